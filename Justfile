@@ -1,0 +1,27 @@
+# dmxd — DMX512 lighting server. `just --list` shows every recipe.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := "bin/dmxd"
+
+# List the recipes.
+default:
+    @just --list
+
+# Build dmxd into bin/.
+build:
+    go build -o {{bin}} ./cmd/dmxd
+
+# Build and start dmxd on the hardware-free null output (extra flags pass through: just run --universes 4).
+run *ARGS: build
+    @echo "dmxd: open http://127.0.0.1:8080/ in a browser, or connect a desk to ws://127.0.0.1:8080/ws (Ctrl-C stops)"
+    ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
+
+# The whole test suite with the race detector (what CI runs).
+test: lint
+    go test -race -count=1 -timeout 15m ./...
+
+# gofmt check and go vet.
+lint:
+    @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+    go vet ./...

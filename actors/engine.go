@@ -1,0 +1,226 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// Limits of the engine's configuration.
+const (
+	MaxRate         = 44 // DMX512's maximum refresh rate for a full universe
+	MaxUniverses    = 1024
+	requestTimeout  = 5 * time.Second
+	writerStopGrace = time.Second
+)
+
+// Config is what the engine runs.
+type Config struct {
+	// Universes is how many universes exist (1..Universes).
+	Universes int
+	// Rate is the refresh rate in frames per second, 1..MaxRate.
+	Rate int
+	// Merge is the merge mode of every universe.
+	Merge dmx.Merge
+	// Outputs patches universes to drivers; unpatched universes get dmx.Null.
+	Outputs map[int]dmx.Driver
+	// Restore holds saved states loaded into the universes at start.
+	Restore []Snapshot
+	// OnChange, when set, is called by a universe actor whenever its levels
+	// or blackout change. It must not block.
+	OnChange func(universe int)
+	// Version is reported in hello messages.
+	Version string
+	// Log receives the engine's and the actor system's logs.
+	Log zerolog.Logger
+}
+
+// Engine is the running actor system of dmxd: universes, outputs and the
+// lobby of connections. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg       Config
+	sys       *actor.ActorSystem
+	hello     *Hello
+	lobby     *actor.PID
+	universes []*actor.PID
+	outputs   []*actor.PID
+	writers   []*writer
+}
+
+// Start validates cfg and spawns the universes and their outputs.
+func Start(cfg Config) (*Engine, error) {
+	if cfg.Universes < 1 || cfg.Universes > MaxUniverses {
+		return nil, fmt.Errorf("universes %d is outside 1..%d", cfg.Universes, MaxUniverses)
+	}
+	if cfg.Rate < 1 || cfg.Rate > MaxRate {
+		return nil, fmt.Errorf("rate %d is outside 1..%d", cfg.Rate, MaxRate)
+	}
+	for u := range cfg.Outputs {
+		if u < 1 || u > cfg.Universes {
+			return nil, fmt.Errorf("output for universe %d: universes are 1..%d", u, cfg.Universes)
+		}
+	}
+	slogger := slog.New(zerolog.NewSlogHandler(cfg.Log.With().Str("component", "protoactor").Logger()))
+	e := &Engine{
+		cfg: cfg,
+		sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger })),
+		hello: &Hello{
+			Version:   cfg.Version,
+			Universes: cfg.Universes,
+			Rate:      cfg.Rate,
+			Merge:     cfg.Merge.String(),
+		},
+	}
+	period := time.Second / time.Duration(cfg.Rate)
+	for u := 1; u <= cfg.Universes; u++ {
+		drv := cfg.Outputs[u]
+		if drv == nil {
+			drv = dmx.Null{}
+		}
+		log := cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
+		pool := newFramePool()
+		w := newWriter(drv, pool, log)
+		// The universe is spawned first and knows its output by name: a
+		// frame sent before the output exists is dropped, while every state
+		// the output reports reaches a universe that already runs.
+		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
+		out := e.sys.NewLocalPID(oname)
+		onChange := cfg.OnChange
+		uu := &universeActor{
+			number:  u,
+			period:  period,
+			minGap:  drv.MinGap(),
+			mixer:   dmx.NewMixer(cfg.Merge),
+			output:  out,
+			frames:  pool,
+			subs:    map[string]subscriber{},
+			log:     log,
+			tickMsg: &tick{},
+		}
+		if onChange != nil {
+			uu.onChange = func() { onChange(u) }
+		}
+		for _, s := range cfg.Restore {
+			if s.Universe == u {
+				uu.mixer.Load(&s.Values)
+				uu.mixer.TakeChanged()
+				uu.blackout = s.Blackout
+			}
+		}
+		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu },
+			actor.WithGuardian(resumeOnFailure())), uname)
+		if err != nil {
+			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
+		}
+		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+			return &outputActor{universe: u, drv: drv, w: w, owner: pid, log: log}
+		}, actor.WithGuardian(resumeOnFailure())), oname)
+		if err != nil {
+			return nil, fmt.Errorf("spawn output %d: %w", u, err)
+		}
+		if !opid.Equal(out) {
+			return nil, fmt.Errorf("spawn output %d: got pid %s, want %s", u, opid, out)
+		}
+		e.universes = append(e.universes, pid)
+		e.outputs = append(e.outputs, out)
+		e.writers = append(e.writers, w)
+	}
+	newConn := func(p Peer) *actor.Props {
+		return actor.PropsFromProducer(func() actor.Actor {
+			return &connectionActor{peer: p, hello: e.hello, universes: e.universes, log: cfg.Log}
+		})
+	}
+	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &lobbyActor{newConn: newConn}
+	}, actor.WithSupervisor(stopOnFailure())))
+	return e, nil
+}
+
+// Universes returns how many universes the engine runs.
+func (e *Engine) Universes() int { return e.cfg.Universes }
+
+// Connect spawns the connection actor of a new client and returns its PID.
+// Its *actor.Started sends the hello and subscribes it to every universe.
+func (e *Engine) Connect(p Peer) (*actor.PID, error) {
+	res, err := e.sys.Root.RequestFuture(e.lobby, &join{peer: p}, requestTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("spawn connection: %w", err)
+	}
+	return res.(*actor.PID), nil
+}
+
+// Deliver sends a lifecycle message (Received, Refused, Closed, Failed) to
+// a connection actor. It never blocks.
+func (e *Engine) Deliver(conn *actor.PID, msg any) { e.sys.Root.Send(conn, msg) }
+
+// Health returns the state of every output, in universe order.
+func (e *Engine) Health() ([]OutputHealth, error) {
+	hs := make([]OutputHealth, 0, len(e.outputs))
+	for _, o := range e.outputs {
+		res, err := e.sys.Root.RequestFuture(o, &healthQuery{}, requestTimeout).Result()
+		if err != nil {
+			return nil, fmt.Errorf("output health: %w", err)
+		}
+		hs = append(hs, *res.(*OutputHealth))
+	}
+	return hs, nil
+}
+
+// Snapshots returns the levels and blackout of every universe.
+func (e *Engine) Snapshots() ([]Snapshot, error) {
+	ss := make([]Snapshot, 0, len(e.universes))
+	for _, u := range e.universes {
+		res, err := e.sys.Root.RequestFuture(u, &snapshotQuery{}, requestTimeout).Result()
+		if err != nil {
+			return nil, fmt.Errorf("universe snapshot: %w", err)
+		}
+		ss = append(ss, *res.(*Snapshot))
+	}
+	return ss, nil
+}
+
+// CloseConnections closes every client with code (1001 at shutdown) and
+// stops their actors. It returns when the actors have stopped.
+func (e *Engine) CloseConnections(code int, reason string) error {
+	if _, err := e.sys.Root.RequestFuture(e.lobby, &closeAll{code: code, reason: reason}, requestTimeout).Result(); err != nil {
+		return fmt.Errorf("close connections: %w", err)
+	}
+	if err := e.sys.Root.PoisonFuture(e.lobby).Wait(); err != nil {
+		return fmt.Errorf("stop connections: %w", err)
+	}
+	return nil
+}
+
+// Stop sends a final frame on every output, then stops the universes and
+// the outputs, in that order. Call CloseConnections (and save state) first.
+func (e *Engine) Stop() error {
+	var errs []error
+	for _, u := range e.universes {
+		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {
+			errs = append(errs, fmt.Errorf("final frame: %w", err))
+		}
+		if err := e.sys.Root.PoisonFuture(u).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop universe: %w", err))
+		}
+	}
+	for i, o := range e.outputs {
+		if err := e.sys.Root.PoisonFuture(o).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop output: %w", err))
+		}
+		select {
+		case <-e.writers[i].done:
+		case <-time.After(writerStopGrace):
+			// The device does not take the final frame; the writer stays
+			// blocked in its write and ends with the process.
+			e.cfg.Log.Warn().Int("universe", i+1).Msg("output writer did not stop: device blocked")
+		}
+	}
+	e.sys.Shutdown()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,135 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// ID is the raw JSON of a request's "id" (a string or a number), echoed
+// back verbatim; nil when the request had none.
+type ID []byte
+
+// Kind is the kind of a client command.
+type Kind uint8
+
+// Command kinds.
+const (
+	KindDMX Kind = iota + 1
+	KindFade
+	KindBlackout
+	KindGet
+)
+
+// Command is one decoded, validated client command.
+type Command struct {
+	Kind     Kind
+	Universe int
+	ID       ID
+	// Changes are the channels set or faded by KindDMX and KindFade.
+	Changes []dmx.Change
+	// Duration is the fade time of KindFade.
+	Duration time.Duration
+	// On is the blackout switch of KindBlackout.
+	On bool
+}
+
+// Peer is the outbound side of one client connection, implemented by the
+// transport. Its methods never block and are safe for concurrent use.
+type Peer interface {
+	// Send queues a server message; it returns false when the queue is full
+	// or the connection is closing.
+	Send(msg any) bool
+	// Close closes the connection with a WebSocket close code; later calls
+	// do nothing.
+	Close(code int, reason string)
+}
+
+// Messages from the transport to a connection actor: the lifecycle of the
+// connection. Opening is the actor's own *actor.Started.
+
+// Received carries a command the client sent (Ratchet's onMessage).
+type Received struct{ Cmd *Command }
+
+// Refused is a message the transport could not accept; the actor answers
+// it with an error.
+type Refused struct{ Err *Error }
+
+// Closed reports that the client closed the connection (onClose).
+type Closed struct {
+	Code int
+	Text string
+}
+
+// Failed reports that the connection broke (onError).
+type Failed struct{ Err error }
+
+// CloseConn asks a connection actor to close its client with Code.
+type CloseConn struct {
+	Code   int
+	Reason string
+}
+
+// These messages may reach a connection actor after it stopped; that is
+// expected and not worth a dead-letter log line.
+func (*Received) IgnoreDeadLetterLogging()  {}
+func (*Refused) IgnoreDeadLetterLogging()   {}
+func (*Closed) IgnoreDeadLetterLogging()    {}
+func (*Failed) IgnoreDeadLetterLogging()    {}
+func (*CloseConn) IgnoreDeadLetterLogging() {}
+
+// Server messages, sent to clients through Peer.Send. They are never
+// modified after they are sent.
+
+// Hello is the first message on every connection.
+type Hello struct {
+	Version   string
+	Universes int
+	Rate      int
+	Merge     string
+}
+
+// State is the full state of one universe.
+type State struct {
+	Universe int
+	Values   dmx.Frame
+	Blackout bool
+}
+
+// Update carries the latest level of every channel that changed in one
+// output frame, in ascending channel order.
+type Update struct {
+	Universe int
+	Changes  []dmx.Change
+}
+
+// Blackout reports that a universe's blackout was switched.
+type Blackout struct {
+	Universe int
+	On       bool
+}
+
+// OutputStatus reports that an output went down or came back.
+type OutputStatus struct {
+	Universe int
+	Driver   string
+	Up       bool
+	Error    string
+}
+
+// Ack confirms that the command with ID was applied.
+type Ack struct{ ID ID }
+
+// Error refuses a command.
+type Error struct {
+	ID      ID
+	Code    string
+	Message string
+}
+
+func (*State) IgnoreDeadLetterLogging()        {}
+func (*Update) IgnoreDeadLetterLogging()       {}
+func (*Blackout) IgnoreDeadLetterLogging()     {}
+func (*OutputStatus) IgnoreDeadLetterLogging() {}
+func (*Ack) IgnoreDeadLetterLogging()          {}
+func (*Error) IgnoreDeadLetterLogging()        {}

@@ -1,0 +1,308 @@
+package actors
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// Output timing.
+const (
+	// firstRetry is the wait before the first reopen of a failed device.
+	firstRetry = 100 * time.Millisecond
+	// maxRetry caps the backoff between reopen attempts.
+	maxRetry = 5 * time.Second
+	// stallTimeout is how long one frame write may take before the output
+	// is reported down (a frame is 518 bytes; at 250 kbaud that is 23 ms).
+	stallTimeout = time.Second
+	// framePoolSize is how many frame buffers circulate between a universe
+	// and its writer.
+	framePoolSize = 4
+)
+
+// frameBuf is one frame on its way from a universe to its writer. Buffers
+// circulate through a framePool so that the frame path allocates nothing.
+type frameBuf struct{ frame dmx.Frame }
+
+func (*frameBuf) IgnoreDeadLetterLogging() {}
+
+// framePool recycles frame buffers between one universe and its writer.
+type framePool struct{ free chan *frameBuf }
+
+func newFramePool() *framePool {
+	p := &framePool{free: make(chan *frameBuf, framePoolSize)}
+	for range framePoolSize {
+		p.free <- new(frameBuf)
+	}
+	return p
+}
+
+func (p *framePool) get() *frameBuf {
+	select {
+	case f := <-p.free:
+		return f
+	default:
+		return new(frameBuf)
+	}
+}
+
+func (p *framePool) put(f *frameBuf) {
+	select {
+	case p.free <- f:
+	default:
+	}
+}
+
+// writerEvent is the writer's report of its device's state.
+type writerEvent struct {
+	up  bool
+	err string
+}
+
+// healthQuery is answered with an OutputHealth.
+type healthQuery struct{}
+
+// OutputHealth is one output's state for /healthz.
+type OutputHealth struct {
+	Universe int    `json:"universe"`
+	Output   string `json:"output"`
+	State    string `json:"state"`
+	Frames   uint64 `json:"frames"`
+	Error    string `json:"error,omitempty"`
+}
+
+// writer is the only goroutine that writes to and closes one device. It
+// always writes the latest frame it was given (a one-slot mailbox where a
+// newer frame replaces an unsent one) and reopens the device with backoff
+// when a write fails.
+type writer struct {
+	drv       dmx.Driver
+	pool      *framePool
+	slot      chan *frameBuf
+	stop      chan struct{}
+	done      chan struct{}
+	frames    atomic.Uint64
+	busySince atomic.Int64 // unix nanos of the write under way, 0 when idle
+	report    func(writerEvent)
+	log       zerolog.Logger
+}
+
+func newWriter(drv dmx.Driver, pool *framePool, log zerolog.Logger) *writer {
+	return &writer{
+		drv:  drv,
+		pool: pool,
+		slot: make(chan *frameBuf, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		log:  log,
+	}
+}
+
+// put hands over the newest frame, replacing one not yet written. Only the
+// output actor calls it.
+func (w *writer) put(f *frameBuf) {
+	select {
+	case w.slot <- f:
+		return
+	default:
+	}
+	select {
+	case old := <-w.slot:
+		w.pool.put(old)
+	default:
+	}
+	select {
+	case w.slot <- f:
+	default:
+		w.pool.put(f)
+	}
+}
+
+// stalledFor returns how long the write under way has been blocked.
+func (w *writer) stalledFor(now time.Time) time.Duration {
+	b := w.busySince.Load()
+	if b == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, b))
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	var fw dmx.FrameWriter
+	backoff := time.Duration(0)
+	for fw == nil {
+		if !w.waitRetry(&backoff) {
+			return
+		}
+		fw = w.open(&backoff)
+	}
+	for {
+		select {
+		case <-w.stop:
+			// Send the final frame, if one is waiting, then close.
+			select {
+			case f := <-w.slot:
+				_ = w.write(fw, f)
+			default:
+			}
+			if err := fw.Close(); err != nil {
+				w.log.Warn().Err(err).Msg("close output")
+			}
+			return
+		case f := <-w.slot:
+			if err := w.write(fw, f); err != nil {
+				if cerr := fw.Close(); cerr != nil {
+					w.log.Debug().Err(cerr).Msg("close failed output")
+				}
+				fw = nil
+				w.report(writerEvent{up: false, err: err.Error()})
+				for fw == nil {
+					if !w.waitRetry(&backoff) {
+						return
+					}
+					fw = w.open(&backoff)
+				}
+			}
+		}
+	}
+}
+
+func (w *writer) write(fw dmx.FrameWriter, f *frameBuf) error {
+	w.busySince.Store(time.Now().UnixNano())
+	err := fw.WriteFrame(&f.frame)
+	w.busySince.Store(0)
+	w.pool.put(f)
+	if err == nil {
+		w.frames.Add(1)
+	}
+	return err
+}
+
+// open tries to open the device once and reports a success.
+func (w *writer) open(backoff *time.Duration) dmx.FrameWriter {
+	fw, err := w.drv.Open()
+	if err != nil {
+		if *backoff == 0 {
+			w.report(writerEvent{up: false, err: err.Error()})
+		}
+		*backoff = nextBackoff(*backoff)
+		return nil
+	}
+	*backoff = 0
+	w.report(writerEvent{up: true})
+	return fw
+}
+
+// waitRetry waits for the backoff (dropping the frames that arrive
+// meanwhile) and reports false when the writer must stop.
+func (w *writer) waitRetry(backoff *time.Duration) bool {
+	if *backoff == 0 {
+		return true
+	}
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return false
+		case f := <-w.slot:
+			w.pool.put(f)
+		case <-t.C:
+			return true
+		}
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return firstRetry
+	}
+	d *= 2
+	if d > maxRetry {
+		d = maxRetry
+	}
+	return d
+}
+
+// outputActor owns one universe's output: its writer, its state and the
+// watchdog on stalled writes.
+type outputActor struct {
+	universe int
+	drv      dmx.Driver
+	w        *writer
+	owner    *actor.PID // the universe actor, told of state changes
+	up       bool       // the writer's last report
+	stalled  bool       // a write has been blocked for stallTimeout
+	lastErr  string
+	reported bool // a state has been reported
+	wasUp    bool // the state last reported
+	log      zerolog.Logger
+}
+
+func (o *outputActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		o.w.report = func(e writerEvent) { root.Send(self, &e) }
+		go o.w.run()
+	case *frameBuf:
+		o.w.put(m)
+		stalled := o.w.stalledFor(time.Now()) > stallTimeout
+		if stalled != o.stalled {
+			o.stalled = stalled
+			o.publish(ctx)
+		}
+	case *writerEvent:
+		o.up = m.up
+		if !m.up {
+			o.lastErr = m.err
+		}
+		o.publish(ctx)
+	case *healthQuery:
+		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.w.frames.Load()}
+		if !o.isUp() {
+			h.State = "down"
+			h.Error = o.errText()
+		}
+		ctx.Respond(h)
+	case *actor.Stopping:
+		close(o.w.stop)
+	}
+}
+
+func (o *outputActor) isUp() bool { return o.up && !o.stalled }
+
+func (o *outputActor) errText() string {
+	if o.stalled {
+		return "write stalled: the device accepts no data"
+	}
+	return o.lastErr
+}
+
+// publish tells the universe when the output's state changed.
+func (o *outputActor) publish(ctx actor.Context) {
+	up := o.isUp()
+	if o.reported && up == o.wasUp {
+		return
+	}
+	first := !o.reported
+	o.reported, o.wasUp = true, up
+	ev := o.log.Info()
+	if !up {
+		ev = o.log.Warn().Str("error", o.errText())
+	}
+	ev.Bool("up", up).Msg("output state")
+	if first && up {
+		return // clients assume an output is up
+	}
+	msg := &OutputStatus{Universe: o.universe, Driver: o.drv.Name(), Up: up}
+	if !up {
+		msg.Error = o.errText()
+	}
+	ctx.Send(o.owner, msg)
+}

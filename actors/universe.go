@@ -1,0 +1,176 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// Messages of the universe actor.
+type (
+	// attach subscribes a connection actor to the universe: it is watched,
+	// gets the state now and every update from now on.
+	attach struct{ conn *actor.PID }
+	// apply carries a command from a connection actor.
+	apply struct {
+		from *actor.PID
+		cmd  *Command
+	}
+	// tick asks for one output frame; sent by the universe's clock.
+	tick struct{}
+	// flush asks for a final frame now and is answered with flushed.
+	flush   struct{}
+	flushed struct{}
+	// snapshotQuery is answered with a Snapshot.
+	snapshotQuery struct{}
+)
+
+func (*attach) IgnoreDeadLetterLogging() {}
+func (*apply) IgnoreDeadLetterLogging()  {}
+func (*tick) IgnoreDeadLetterLogging()   {}
+
+// Snapshot is a universe's levels and blackout at one moment.
+type Snapshot struct {
+	Universe int
+	Values   dmx.Frame
+	Blackout bool
+}
+
+// subscriber is a connection actor watching a universe, with its merge layer.
+type subscriber struct {
+	pid *actor.PID
+	src dmx.Source
+}
+
+// universeActor owns the levels of one universe.
+type universeActor struct {
+	number    int
+	period    time.Duration
+	minGap    time.Duration
+	mixer     *dmx.Mixer
+	blackout  bool
+	output    *actor.PID
+	frames    *framePool
+	subs      map[string]subscriber
+	nextSrc   dmx.Source
+	clock     *clock
+	outStatus *OutputStatus // the output's last reported state
+	onChange  func()        // called when levels or blackout change (persistence)
+	log       zerolog.Logger
+	tickMsg   *tick
+}
+
+func (u *universeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		u.clock = newClock(u.period, u.minGap, func() { root.Send(self, u.tickMsg) })
+		go u.clock.run()
+	case *actor.Stopping:
+		u.clock.Stop()
+	case *tick:
+		u.render(ctx)
+	case *apply:
+		u.apply(ctx, m)
+	case *attach:
+		u.nextSrc++
+		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
+		ctx.Watch(m.conn)
+		ctx.Send(m.conn, u.state())
+		if u.outStatus != nil && !u.outStatus.Up {
+			ctx.Send(m.conn, u.outStatus)
+		}
+	case *actor.Terminated:
+		if s, ok := u.subs[m.Who.Id]; ok {
+			delete(u.subs, m.Who.Id)
+			if u.mixer.Mode() == dmx.HTP {
+				u.mixer.Release(s.src)
+				u.changed()
+			}
+		}
+	case *OutputStatus:
+		u.outStatus = m
+		u.broadcast(ctx, m)
+	case *flush:
+		u.render(ctx)
+		ctx.Respond(&flushed{})
+	case *snapshotQuery:
+		ctx.Respond(&Snapshot{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
+	case *Snapshot:
+		u.mixer.Load(&m.Values)
+		u.blackout = m.Blackout
+	}
+}
+
+func (u *universeActor) state() *State {
+	return &State{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout}
+}
+
+func (u *universeActor) apply(ctx actor.Context, m *apply) {
+	src := dmx.BaseSource
+	if s, ok := u.subs[m.from.Id]; ok {
+		src = s.src
+	}
+	switch m.cmd.Kind {
+	case KindDMX:
+		u.mixer.Set(src, m.cmd.Changes)
+		u.changed()
+	case KindFade:
+		u.mixer.Fade(src, m.cmd.Changes, m.cmd.Duration, time.Now())
+		u.changed()
+	case KindBlackout:
+		if u.blackout != m.cmd.On {
+			u.blackout = m.cmd.On
+			u.broadcast(ctx, &Blackout{Universe: u.number, On: u.blackout})
+			u.changed()
+		}
+	case KindGet:
+		ctx.Send(m.from, u.state())
+	}
+	if m.cmd.ID != nil {
+		ctx.Send(m.from, &Ack{ID: m.cmd.ID})
+	}
+}
+
+// changed asks for an early frame and tells persistence.
+func (u *universeActor) changed() {
+	u.clock.Kick()
+	if u.onChange != nil {
+		u.onChange()
+	}
+}
+
+// render advances fades, sends one coalesced update to every subscriber
+// and hands the frame to the output actor.
+func (u *universeActor) render(ctx actor.Context) {
+	if u.mixer.Fading() {
+		u.mixer.Step(time.Now())
+		if u.onChange != nil {
+			u.onChange()
+		}
+	}
+	if changed := u.mixer.TakeChanged(); !changed.Empty() {
+		levels := u.mixer.Levels()
+		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+		changed.Each(func(i int) {
+			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+		})
+		u.broadcast(ctx, up)
+	}
+	f := u.frames.get()
+	if u.blackout {
+		f.frame = dmx.Frame{}
+	} else {
+		f.frame = *u.mixer.Levels()
+	}
+	ctx.Send(u.output, f)
+}
+
+func (u *universeActor) broadcast(ctx actor.Context, msg any) {
+	for _, s := range u.subs {
+		ctx.Send(s.pid, msg)
+	}
+}

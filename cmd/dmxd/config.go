@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// config is everything the command line and the environment set.
+type config struct {
+	listen    string
+	universes int
+	outputs   map[int]dmx.Driver
+	rate      int
+	merge     dmx.Merge
+	state     string
+	token     string
+	origins   []string
+	maxConns  int
+	connRate  int
+	logLevel  zerolog.Level
+	logFormat string // "console", "json" or "" (console on a terminal)
+}
+
+// outputList collects repeated --output flags.
+type outputList []string
+
+func (o *outputList) String() string { return strings.Join(*o, ",") }
+func (o *outputList) Set(v string) error {
+	*o = append(*o, v)
+	return nil
+}
+
+// envName maps a flag name to its environment variable: rate -> DMXD_RATE.
+func envName(flagName string) string {
+	return "DMXD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags from args and, for flags not given there, the
+// DMXD_* environment through getenv. Every error is one line, for exit
+// status 2.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	fs := flag.NewFlagSet("dmxd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		outputs   outputList
+		merge     string
+		origins   string
+		logLevel  string
+		logFormat string
+		c         config
+	)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP and WebSocket address")
+	fs.IntVar(&c.universes, "universes", 1, "universes 1..N exist")
+	fs.Var(&outputs, "output", "U=DRIVER[:TARGET] (repeatable): enttec-pro:PATH, open-dmx:PATH or null")
+	fs.IntVar(&c.rate, "rate", actors.MaxRate, "output refresh rate, 1..44 frames per second")
+	fs.StringVar(&merge, "merge", "ltp", "merge mode: ltp or htp")
+	fs.StringVar(&c.state, "state", "", "state file to persist levels in")
+	fs.StringVar(&c.token, "token", "", "secret every WebSocket and API request must carry")
+	fs.StringVar(&origins, "origins", "", "comma-separated allowed Origin values")
+	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
+	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--max-conns N] [--conn-rate N] [--log-level L] [--log-format F]")
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil {
+			return
+		}
+		v := getenv(envName(f.Name))
+		if v == "" {
+			return
+		}
+		if f.Name == "output" {
+			for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				outputs = append(outputs, o)
+			}
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return c, fmt.Errorf("--listen %q: want HOST:PORT or :PORT", c.listen)
+	}
+	if c.universes < 1 || c.universes > actors.MaxUniverses {
+		return c, fmt.Errorf("--universes %d is outside 1..%d", c.universes, actors.MaxUniverses)
+	}
+	if c.rate < 1 || c.rate > actors.MaxRate {
+		return c, fmt.Errorf("--rate %d is outside 1..%d", c.rate, actors.MaxRate)
+	}
+	m, err := dmx.ParseMerge(merge)
+	if err != nil {
+		return c, fmt.Errorf("--merge: %v", err)
+	}
+	c.merge = m
+	if c.maxConns < 1 {
+		return c, fmt.Errorf("--max-conns %d must be at least 1", c.maxConns)
+	}
+	if c.connRate < 0 {
+		return c, fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", c.connRate)
+	}
+	if len(outputs) == 0 {
+		outputs = outputList{"1=null"}
+	}
+	c.outputs = map[int]dmx.Driver{}
+	for _, spec := range outputs {
+		o, err := dmx.ParseOutput(spec)
+		if err != nil {
+			return c, fmt.Errorf("--output: %v", err)
+		}
+		if o.Universe > c.universes {
+			return c, fmt.Errorf("--output %q: universe %d does not exist (--universes %d)", spec, o.Universe, c.universes)
+		}
+		if _, dup := c.outputs[o.Universe]; dup {
+			return c, fmt.Errorf("--output %q: universe %d is patched twice", spec, o.Universe)
+		}
+		c.outputs[o.Universe] = o.Driver
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.origins = append(c.origins, o)
+		}
+	}
+	lvl, err := zerolog.ParseLevel(logLevel)
+	if err != nil || logLevel == "" {
+		return c, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", logLevel)
+	}
+	c.logLevel = lvl
+	switch logFormat {
+	case "", "console", "json":
+		c.logFormat = logFormat
+	default:
+		return c, fmt.Errorf("--log-format %q: want console or json", logFormat)
+	}
+	return c, nil
+}

@@ -1,0 +1,129 @@
+// Command dmxd is a DMX512 lighting server: lighting desks connect over
+// WebSocket, dmxd merges their commands and refreshes USB-serial DMX
+// interfaces at up to 44 frames per second.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/transport"
+)
+
+// version is dmxd's version, reported in hello messages.
+const version = "0.1.0"
+
+// shutdownBudget bounds the whole graceful shutdown (the protocol allows 5 s).
+const (
+	httpShutdownWait = time.Second
+	pumpWait         = 2 * time.Second
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is dmxd's main; it returns the exit status: 0 after a clean
+// shutdown, 1 on a runtime failure, 2 on a bad command line.
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "dmxd: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error().Err(err).Msg("dmxd failed")
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config, w io.Writer) zerolog.Logger {
+	format := cfg.logFormat
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(cfg.logLevel).With().Timestamp().Logger()
+}
+
+// serve runs dmxd until ctx is cancelled, then shuts down in dependency
+// order: stop accepting, close clients with 1001, final frame, save state,
+// stop the outputs.
+func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.listen, err)
+	}
+	eng, err := actors.Start(actors.Config{
+		Universes: cfg.universes,
+		Rate:      cfg.rate,
+		Merge:     cfg.merge,
+		Outputs:   cfg.outputs,
+		Version:   version,
+		Log:       log,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("start: %w", err)
+	}
+	srv := transport.NewServer(eng, transport.Config{
+		Token:    cfg.token,
+		Origins:  cfg.origins,
+		MaxConns: cfg.maxConns,
+		ConnRate: cfg.connRate,
+		Log:      log,
+	})
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	addr := ln.Addr().String()
+	log.Info().Str("listen", addr).Int("universes", cfg.universes).Int("rate", cfg.rate).
+		Str("merge", cfg.merge.String()).Str("desk", "http://"+addr+"/").Str("ws", "ws://"+addr+"/ws").
+		Msg("dmxd listening")
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case serveErr = <-served:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx) // stop accepting; WebSockets are hijacked and closed below
+	var errs []error
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	if err := eng.CloseConnections(actors.CloseGoingAway, "server shutting down"); err != nil {
+		errs = append(errs, err)
+	}
+	if !srv.WaitPumps(pumpWait) {
+		log.Warn().Msg("some connections did not close in time")
+	}
+	if err := eng.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	log.Info().Msg("stopped")
+	return errors.Join(errs...)
+}

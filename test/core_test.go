@@ -1,0 +1,225 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/dmxd/dmxd/test/testkit"
+)
+
+const framePeriod = time.Second / 44
+
+// TestSeedMessageReachesTheLight drives the whole path: a WebSocket desk
+// sends the seed message, the decoded Enttec frames on the pty carry it
+// within 3 frame periods, and a second desk receives the update.
+func TestSeedMessageReachesTheLight(t *testing.T) {
+	pty := newPTY(t)
+	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path)
+	a, b := dial(t, p), dial(t, p)
+
+	if _, err := pty.WaitFrame(5*time.Second, func(testkit.Frame) bool { return true }); err != nil {
+		t.Fatalf("no frame before the command: %v", err)
+	}
+	pty.Drain()
+	sent := time.Now()
+	if err := a.Send(`{"dmx": {"1": 255, "2": 128}}`); err != nil {
+		t.Fatal(err)
+	}
+	f, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool {
+		return f.Values[0] == 255 && f.Values[1] == 128
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag := f.At.Sub(sent); lag > 3*framePeriod {
+		t.Errorf("levels reached the pty %v after the send, want within 3 frame periods (%v)", lag, 3*framePeriod)
+	}
+	for i := 2; i < 512; i++ {
+		if f.Values[i] != 0 {
+			t.Fatalf("slot %d = %d, want 0", i+1, f.Values[i])
+		}
+	}
+	up, err := b.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "update" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Universe != 1 || up.Changes["1"] != 255 || up.Changes["2"] != 128 || len(up.Changes) != 2 {
+		t.Errorf("update = %s, want channels 1=255 2=128 of universe 1", up.Raw)
+	}
+}
+
+// TestFramesKeepComingAt44Hz checks the refresh rate over 3 s: a sanity
+// bound, not a benchmark (see just bench for the figures).
+func TestFramesKeepComingAt44Hz(t *testing.T) {
+	pty := newPTY(t)
+	startDMXD(t, "--output", "1=enttec-pro:"+pty.Path)
+	first, err := pty.WaitFrame(5*time.Second, func(testkit.Frame) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var last testkit.Frame
+	for {
+		f, err := pty.WaitFrame(time.Second, func(testkit.Frame) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		last = f
+		if f.At.Sub(first.At) >= 3*time.Second {
+			break
+		}
+	}
+	hz := float64(n) / last.At.Sub(first.At).Seconds()
+	if hz < 40 || hz > 48 {
+		t.Errorf("frame rate %.1f Hz over 3 s, want 40..48", hz)
+	}
+}
+
+// TestHelloStateAckAndGet checks the first messages, acks and get.
+func TestHelloStateAckAndGet(t *testing.T) {
+	p := startDMXD(t, "--universes", "2")
+	d, _, err := testkit.Dial(p.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	hello, err := d.Next(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Type      string `json:"type"`
+		Version   string `json:"version"`
+		Universes []int  `json:"universes"`
+		Rate      int    `json:"rate"`
+		Merge     string `json:"merge"`
+	}
+	if err := json.Unmarshal([]byte(hello.Raw), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Type != "hello" || h.Version == "" || len(h.Universes) != 2 || h.Rate != 44 || h.Merge != "ltp" {
+		t.Errorf("hello = %s", hello.Raw)
+	}
+	seen := map[int]bool{}
+	for range 2 {
+		st, err := d.Next(5 * time.Second)
+		if err != nil || st.Type != "state" || len(st.Values) != 512 {
+			t.Fatalf("state: %s %v", st.Raw, err)
+		}
+		seen[st.Universe] = true
+	}
+	if !seen[1] || !seen[2] {
+		t.Errorf("states for universes %v, want 1 and 2", seen)
+	}
+	if err := d.Send(`{"dmx": [10, 20, 30], "start": 510, "universe": 2, "id": "a7"}`); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "ack" })
+	if err != nil || ack.Raw != `{"type":"ack","id":"a7"}` {
+		t.Fatalf("ack = %s, %v", ack.Raw, err)
+	}
+	if err := d.Send(`{"get": true, "universe": 2}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Universe != 2 || st.Values[509] != 10 || st.Values[510] != 20 || st.Values[511] != 30 || st.Values[0] != 0 {
+		t.Errorf("state of universe 2 = %s", st.Raw)
+	}
+}
+
+// TestErrorsKeepTheConnection sends bad commands: each gets its error code,
+// the connection stays open and nothing changes.
+func TestErrorsKeepTheConnection(t *testing.T) {
+	p := startDMXD(t)
+	d := dial(t, p)
+	cases := []struct{ send, code string }{
+		{`{"dmx": {"1": 255, "513": 1}, "id": 1}`, "bad_channel"},
+		{`{"dmx": {"1": 256}, "id": 2}`, "bad_value"},
+		{`nope`, "bad_json"},
+		{`{"dmx": {"1": 1}, "universe": 7, "id": 3}`, "bad_universe"},
+		{`{"frob": 1, "id": 4}`, "bad_request"},
+	}
+	for _, c := range cases {
+		if err := d.Send(c.send); err != nil {
+			t.Fatal(err)
+		}
+		m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" })
+		if err != nil {
+			t.Fatalf("%s: %v", c.send, err)
+		}
+		if m.Code != c.code || m.Message == "" {
+			t.Errorf("%s: got %s, want code %s", c.send, m.Raw, c.code)
+		}
+	}
+	if err := d.Conn.WriteMessage(2, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" })
+	if err != nil || m.Code != "unsupported" {
+		t.Fatalf("binary frame: %s %v, want unsupported", m.Raw, err)
+	}
+	if err := d.Send(`{"get": true}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range st.Values {
+		if v != 0 {
+			t.Fatalf("channel %d = %d after refused commands, want 0", i+1, v)
+		}
+	}
+}
+
+// TestOversizedMessageCloses1009 sends a message over 64 KiB.
+func TestOversizedMessageCloses1009(t *testing.T) {
+	p := startDMXD(t)
+	d := dial(t, p)
+	big := make([]byte, 64<<10+1)
+	for i := range big {
+		big[i] = ' '
+	}
+	if err := d.Conn.WriteMessage(1, big); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Until(5*time.Second, func(testkit.Message) bool { return false })
+	if !isClose(err, 1009) {
+		t.Fatalf("read after oversized message: %v, want close 1009", err)
+	}
+}
+
+// TestHealthz checks /healthz.
+func TestHealthz(t *testing.T) {
+	p := startDMXD(t)
+	d := dial(t, p)
+	_ = d
+	resp, err := http.Get(p.URL("/healthz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status      string `json:"status"`
+		Connections int    `json:"connections"`
+		Universes   []struct {
+			Universe int    `json:"universe"`
+			Output   string `json:"output"`
+			State    string `json:"state"`
+			Frames   int    `json:"frames"`
+		} `json:"universes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || h.Status != "ok" || h.Connections != 1 || len(h.Universes) != 1 ||
+		h.Universes[0].Output != "null" || h.Universes[0].State != "up" || h.Universes[0].Universe != 1 {
+		t.Errorf("healthz = %d %+v", resp.StatusCode, h)
+	}
+}

@@ -1,0 +1,246 @@
+package testkit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// Frame is one DMX frame decoded on a pty master, with its arrival time.
+type Frame struct {
+	At     time.Time
+	Values dmx.Frame
+}
+
+// PTY is a pseudo-terminal: dmxd opens the slave (Path) as its serial
+// device; the test reads the master, decoding what dmxd wrote.
+type PTY struct {
+	master *os.File
+	// Path is the slave device, /dev/pts/N.
+	Path string
+	// Link, when set by NewLinkedPTY, is a symlink that points at Path.
+	Link   string
+	frames chan Frame
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+// NewPTY opens a new pty pair and starts decoding Enttec label 6 frames
+// written to its slave. The master is non-blocking so that Close ends the
+// decoder at once.
+func NewPTY() (*PTY, error) {
+	return newPTY(decodeEnttec)
+}
+
+// NewRawPTY is NewPTY for Open DMX output: every 513 bytes (start code 0
+// and 512 slots) make one frame.
+func NewRawPTY() (*PTY, error) {
+	return newPTY(decodeRaw)
+}
+
+func newPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("pty number: %w", err)
+	}
+	p := &PTY{
+		master: os.NewFile(uintptr(fd), "/dev/ptmx"),
+		Path:   fmt.Sprintf("/dev/pts/%d", n),
+		frames: make(chan Frame, 4096),
+		done:   make(chan struct{}),
+	}
+	go func() {
+		defer close(p.done)
+		err := decode(&eioRetryReader{f: p.master}, func(f Frame) {
+			select {
+			case p.frames <- f:
+			default: // a test that stopped reading; keep decoding
+			}
+		})
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+	}()
+	return p, nil
+}
+
+// eioRetryReader reads the master, waiting while no slave is open (the
+// master then reports EIO) until the master is closed.
+type eioRetryReader struct{ f *os.File }
+
+func (r *eioRetryReader) Read(b []byte) (int, error) {
+	for {
+		n, err := r.f.Read(b)
+		if err != nil && errors.Is(err, unix.EIO) {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		return n, err
+	}
+}
+
+// Frames returns the channel of decoded frames.
+func (p *PTY) Frames() <-chan Frame { return p.frames }
+
+// Close closes the master: to dmxd the device is unplugged.
+func (p *PTY) Close() error {
+	err := p.master.Close()
+	<-p.done
+	return err
+}
+
+// NewLinkedPTY is NewPTY with a stable path: a symlink in dir that points at
+// the slave, so a test can unplug the device and plug in a new one under
+// the same name.
+func NewLinkedPTY(dir string) (*PTY, error) {
+	p, err := NewPTY()
+	if err != nil {
+		return nil, err
+	}
+	p.Link = filepath.Join(dir, "ttyDMX")
+	if err := os.Symlink(p.Path, p.Link); err != nil {
+		_ = p.Close()
+		return nil, fmt.Errorf("symlink: %w", err)
+	}
+	return p, nil
+}
+
+// Replug closes p's master and returns a new pty behind the same link.
+func (p *PTY) Replug() (*PTY, error) {
+	if err := p.Close(); err != nil {
+		return nil, fmt.Errorf("close master: %w", err)
+	}
+	q, err := NewPTY()
+	if err != nil {
+		return nil, err
+	}
+	q.Link = p.Link
+	tmp := p.Link + ".new"
+	if err := os.Symlink(q.Path, tmp); err != nil {
+		return nil, fmt.Errorf("symlink: %w", err)
+	}
+	if err := os.Rename(tmp, q.Link); err != nil {
+		return nil, fmt.Errorf("rename link: %w", err)
+	}
+	return q, nil
+}
+
+// WaitFrame returns the first frame for which ok returns true, or an error
+// after timeout.
+func (p *PTY) WaitFrame(timeout time.Duration, ok func(Frame) bool) (Frame, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-p.frames:
+			if ok(f) {
+				return f, nil
+			}
+		case <-t.C:
+			return Frame{}, fmt.Errorf("no matching frame within %v", timeout)
+		case <-p.done:
+			return Frame{}, fmt.Errorf("pty closed: %v", p.err)
+		}
+	}
+}
+
+// Drain discards the frames received so far.
+func (p *PTY) Drain() {
+	for {
+		select {
+		case <-p.frames:
+		default:
+			return
+		}
+	}
+}
+
+// decodeEnttec decodes Enttec DMX USB Pro label 6 messages from r. It
+// resynchronises on the start byte after any malformed message.
+func decodeEnttec(r io.Reader, emit func(Frame)) error {
+	buf := make([]byte, 0, 64*1024)
+	chunk := make([]byte, 16*1024)
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 {
+			buf = append(buf, chunk[:n]...)
+			now := time.Now()
+			for {
+				i := indexByte(buf, 0x7E)
+				if i < 0 {
+					buf = buf[:0]
+					break
+				}
+				buf = buf[i:]
+				if len(buf) < dmx.EnttecFrameSize {
+					break
+				}
+				if buf[1] != 6 || buf[2] != 0x01 || buf[3] != 0x02 || buf[4] != 0 || buf[dmx.EnttecFrameSize-1] != 0xE7 {
+					buf = buf[1:]
+					continue
+				}
+				var f Frame
+				f.At = now
+				copy(f.Values[:], buf[5:5+dmx.Slots])
+				emit(f)
+				buf = buf[dmx.EnttecFrameSize:]
+			}
+			buf = append(buf[:0:0], buf...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decodeRaw decodes Open DMX output: start code 0 then 512 slots.
+func decodeRaw(r io.Reader, emit func(Frame)) error {
+	buf := make([]byte, 0, 64*1024)
+	chunk := make([]byte, 16*1024)
+	const size = 1 + dmx.Slots
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 {
+			buf = append(buf, chunk[:n]...)
+			now := time.Now()
+			for len(buf) >= size {
+				var f Frame
+				f.At = now
+				copy(f.Values[:], buf[1:size])
+				emit(f)
+				buf = buf[size:]
+			}
+			buf = append(buf[:0:0], buf...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,245 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// Error codes of the protocol.
+const (
+	CodeBadJSON     = "bad_json"
+	CodeBadRequest  = "bad_request"
+	CodeBadChannel  = "bad_channel"
+	CodeBadValue    = "bad_value"
+	CodeBadUniverse = "bad_universe"
+	CodeRateLimited = "rate_limited"
+	CodeUnsupported = "unsupported"
+)
+
+// MaxFadeMs is the longest fade a command may ask for (10 minutes).
+const MaxFadeMs = 600000
+
+// command keys and option keys of client messages.
+const (
+	keyDMX      = "dmx"
+	keyFade     = "fade"
+	keyBlackout = "blackout"
+	keyGet      = "get"
+	keyUniverse = "universe"
+	keyID       = "id"
+	keyStart    = "start"
+	keyMs       = "ms"
+)
+
+func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
+	return &actors.Error{ID: id, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// DecodeCommand decodes and validates one client text frame for a server
+// with universes 1..universes. It returns either the command or the error
+// to send back; a refused command changes nothing.
+func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		var probe any
+		if json.Unmarshal(data, &probe) == nil {
+			return nil, refuse(nil, CodeBadRequest, "a command is a JSON object")
+		}
+		return nil, refuse(nil, CodeBadJSON, "not valid JSON: %v", err)
+	}
+	if obj == nil {
+		return nil, refuse(nil, CodeBadRequest, "a command is a JSON object")
+	}
+	cmd := &actors.Command{Universe: 1}
+	if raw, ok := obj[keyID]; ok {
+		if !isStringOrNumber(raw) {
+			return nil, refuse(nil, CodeBadRequest, "id must be a string or a number")
+		}
+		cmd.ID = actors.ID(bytes.Clone(raw))
+	}
+	var name string
+	for k := range obj {
+		switch k {
+		case keyDMX, keyFade, keyBlackout, keyGet:
+			if name != "" {
+				return nil, refuse(cmd.ID, CodeBadRequest, "one command per message: got %q and %q", name, k)
+			}
+			name = k
+		case keyUniverse, keyID, keyStart, keyMs:
+		default:
+			return nil, refuse(cmd.ID, CodeBadRequest, "unknown key %q", k)
+		}
+	}
+	if name == "" {
+		return nil, refuse(cmd.ID, CodeBadRequest, "no command: want one of dmx, fade, blackout, get")
+	}
+	if raw, ok := obj[keyUniverse]; ok {
+		u, ok := parseInt(raw)
+		if !ok {
+			return nil, refuse(cmd.ID, CodeBadRequest, "universe must be an integer")
+		}
+		if u < 1 || u > int64(universes) {
+			return nil, refuse(cmd.ID, CodeBadUniverse, "universe %d is outside 1..%d", u, universes)
+		}
+		cmd.Universe = int(u)
+	}
+	_, hasStart := obj[keyStart]
+	_, hasMs := obj[keyMs]
+	if hasMs && name != keyFade {
+		return nil, refuse(cmd.ID, CodeBadRequest, "ms belongs to fade only")
+	}
+	if hasStart && name != keyDMX && name != keyFade {
+		return nil, refuse(cmd.ID, CodeBadRequest, "start belongs to dmx and fade only")
+	}
+	switch name {
+	case keyDMX, keyFade:
+		cmd.Kind = actors.KindDMX
+		if name == keyFade {
+			cmd.Kind = actors.KindFade
+		}
+		changes, e := decodeLevels(obj[name], obj[keyStart], hasStart, name)
+		if e != nil {
+			e.ID = cmd.ID
+			return nil, e
+		}
+		cmd.Changes = changes
+		if name == keyFade && hasMs {
+			ms, ok := parseInt(obj[keyMs])
+			if !ok {
+				return nil, refuse(cmd.ID, CodeBadRequest, "ms must be an integer")
+			}
+			if ms < 0 || ms > MaxFadeMs {
+				return nil, refuse(cmd.ID, CodeBadValue, "ms %d is outside 0..%d", ms, MaxFadeMs)
+			}
+			cmd.Duration = time.Duration(ms) * time.Millisecond
+		}
+	case keyBlackout:
+		cmd.Kind = actors.KindBlackout
+		if err := json.Unmarshal(obj[name], &cmd.On); err != nil || isNull(obj[name]) {
+			return nil, refuse(cmd.ID, CodeBadRequest, "blackout must be true or false")
+		}
+	case keyGet:
+		cmd.Kind = actors.KindGet
+		var b bool
+		if err := json.Unmarshal(obj[name], &b); err != nil || !b {
+			return nil, refuse(cmd.ID, CodeBadRequest, "get must be true")
+		}
+	}
+	return cmd, nil
+}
+
+// decodeLevels decodes the object form {"1": 255} or the array form
+// [255, 128] (from start) of dmx and fade.
+func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]dmx.Change, *actors.Error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, refuse(nil, CodeBadRequest, "%s must be an object or an array", name)
+	}
+	switch raw[0] {
+	case '{':
+		if hasStart {
+			return nil, refuse(nil, CodeBadRequest, "start belongs to the array form of %s", name)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, refuse(nil, CodeBadRequest, "%s: %v", name, err)
+		}
+		changes := make([]dmx.Change, 0, len(m))
+		for k, v := range m {
+			ch, ok := parseChannelKey(k)
+			if !ok {
+				return nil, refuse(nil, CodeBadChannel, "channel %q is not a number 1..%d", k, dmx.Slots)
+			}
+			lv, ok := parseLevel(v)
+			if !ok {
+				return nil, refuse(nil, CodeBadValue, "level %s of channel %d is not an integer 0..%d", v, ch, dmx.MaxLevel)
+			}
+			changes = append(changes, dmx.Change{Channel: uint16(ch), Level: lv})
+		}
+		return changes, nil
+	case '[':
+		start := int64(1)
+		if hasStart {
+			s, ok := parseInt(rawStart)
+			if !ok {
+				return nil, refuse(nil, CodeBadRequest, "start must be an integer")
+			}
+			if !dmx.ValidChannel(int(min(max(s, 0), dmx.Slots+1))) {
+				return nil, refuse(nil, CodeBadChannel, "start %d is outside 1..%d", s, dmx.Slots)
+			}
+			start = s
+		}
+		var vs []json.RawMessage
+		if err := json.Unmarshal(raw, &vs); err != nil {
+			return nil, refuse(nil, CodeBadRequest, "%s: %v", name, err)
+		}
+		if last := start + int64(len(vs)) - 1; last > dmx.Slots {
+			return nil, refuse(nil, CodeBadChannel, "%d levels from channel %d run past channel %d", len(vs), start, dmx.Slots)
+		}
+		changes := make([]dmx.Change, len(vs))
+		for i, v := range vs {
+			ch := int(start) + i
+			lv, ok := parseLevel(v)
+			if !ok {
+				return nil, refuse(nil, CodeBadValue, "level %s of channel %d is not an integer 0..%d", v, ch, dmx.MaxLevel)
+			}
+			changes[i] = dmx.Change{Channel: uint16(ch), Level: lv}
+		}
+		return changes, nil
+	}
+	return nil, refuse(nil, CodeBadRequest, "%s must be an object or an array", name)
+}
+
+// parseChannelKey parses an object key "1".."512".
+func parseChannelKey(k string) (int, bool) {
+	if k == "" || len(k) > 4 {
+		return 0, false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < '0' || k[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(k)
+	if err != nil || !dmx.ValidChannel(n) {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseInt parses a JSON integer literal (no fraction, no exponent).
+func parseInt(raw json.RawMessage) (int64, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || len(raw) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return n, err == nil
+}
+
+// parseLevel parses a JSON integer 0..255.
+func parseLevel(raw json.RawMessage) (uint8, bool) {
+	n, ok := parseInt(raw)
+	if !ok || n < 0 || n > dmx.MaxLevel {
+		return 0, false
+	}
+	return uint8(n), true
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// isStringOrNumber reports whether raw (valid JSON) is a string or a number.
+func isStringOrNumber(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return false
+	}
+	c := raw[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}

@@ -1,0 +1,226 @@
+package transport
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/actors"
+)
+
+// Limits and timings of client connections.
+const (
+	// MaxMessageSize is the largest client message; larger ones close the
+	// connection with 1009.
+	MaxMessageSize = 64 << 10
+	// MaxRateStrikes is how many commands in a row may be refused as
+	// rate_limited before the connection is closed with 1008.
+	MaxRateStrikes = 100
+	// DefaultSendQueue is how many server messages may wait for a client.
+	DefaultSendQueue = 256
+	// DefaultPingPeriod, DefaultPongWait and DefaultWriteWait are the
+	// keepalive and write deadlines.
+	DefaultPingPeriod = 15 * time.Second
+	DefaultPongWait   = 30 * time.Second
+	DefaultWriteWait  = 10 * time.Second
+	closeGrace        = time.Second
+)
+
+// Config is the HTTP side of dmxd.
+type Config struct {
+	// Token, when set, must come with every /ws and /metrics request.
+	Token string
+	// Origins are the allowed browser origins; empty means same host only.
+	Origins []string
+	// MaxConns caps concurrent WebSocket connections (503 beyond).
+	MaxConns int
+	// ConnRate is the commands per second one connection may send (bursts
+	// of twice that); 0 turns the limit off.
+	ConnRate int
+	// SendQueue, PingPeriod, PongWait and WriteWait default to the
+	// Default* constants when zero.
+	SendQueue  int
+	PingPeriod time.Duration
+	PongWait   time.Duration
+	WriteWait  time.Duration
+	// Desk serves GET /; nil serves a short text page.
+	Desk http.Handler
+	Log  zerolog.Logger
+}
+
+// Server serves the WebSocket endpoint and the HTTP paths of dmxd.
+//
+// Concurrency: a Server is safe for concurrent use; every connection has a
+// read pump and a write pump goroutine, each the only one to use its
+// direction of the socket.
+type Server struct {
+	cfg      Config
+	eng      *actors.Engine
+	upgrader websocket.Upgrader
+	conns    atomic.Int64
+	pumps    sync.WaitGroup
+}
+
+// NewServer returns a server for eng.
+func NewServer(eng *actors.Engine, cfg Config) *Server {
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.PingPeriod <= 0 {
+		cfg.PingPeriod = DefaultPingPeriod
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = DefaultPongWait
+	}
+	if cfg.WriteWait <= 0 {
+		cfg.WriteWait = DefaultWriteWait
+	}
+	s := &Server{cfg: cfg, eng: eng}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Origins are checked before the upgrade, in serveWS.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return s
+}
+
+// Handler returns the HTTP handler of every path.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	if s.cfg.Desk != nil {
+		mux.Handle("GET /", s.cfg.Desk)
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("dmxd: connect a desk to /ws\n"))
+		})
+	}
+	return mux
+}
+
+// Connections returns how many WebSocket connections are open.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// WaitPumps waits up to d for every connection's pumps to end (after the
+// engine closed the connections).
+func (s *Server) WaitPumps(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.pumps.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// authorized checks the token (query or bearer), in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got := r.URL.Query().Get("token")
+	if h := r.Header.Get("Authorization"); got == "" && strings.HasPrefix(h, "Bearer ") {
+		got = strings.TrimPrefix(h, "Bearer ")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// originAllowed admits requests without Origin (non-browser clients), the
+// configured origins, or — when none are configured — the same host.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(s.cfg.Origins) > 0 {
+		for _, o := range s.cfg.Origins {
+			if strings.EqualFold(o, origin) {
+				return true
+			}
+		}
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		http.Error(w, "missing or wrong token", http.StatusUnauthorized)
+		return
+	}
+	if !s.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+		s.conns.Add(-1)
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.conns.Add(-1) // the upgrader has answered the client
+		return
+	}
+	c := newConn(ws, s)
+	pid, err := s.eng.Connect(c)
+	if err != nil {
+		s.cfg.Log.Error().Err(err).Msg("connect")
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(actors.CloseInternal, "server busy"), time.Now().Add(time.Second))
+		_ = ws.Close()
+		s.conns.Add(-1)
+		return
+	}
+	s.pumps.Add(2)
+	go func() {
+		defer s.pumps.Done()
+		c.writePump()
+	}()
+	go func() {
+		defer s.pumps.Done()
+		defer s.conns.Add(-1)
+		c.readPump(pid)
+	}()
+}
+
+// health is the body of /healthz.
+type health struct {
+	Status      string                `json:"status"`
+	Connections int                   `json:"connections"`
+	Universes   []actors.OutputHealth `json:"universes"`
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	h := health{Status: "ok", Connections: s.Connections()}
+	outs, err := s.eng.Health()
+	code := http.StatusOK
+	if err != nil {
+		h.Status = "degraded"
+		code = http.StatusServiceUnavailable
+	}
+	h.Universes = outs
+	for _, o := range outs {
+		if o.State != "up" {
+			h.Status = "degraded"
+			code = http.StatusServiceUnavailable
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(h)
+}
