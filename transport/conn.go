@@ -113,8 +113,9 @@ func (c *conn) readPump() {
 			}
 			strikes++
 			if strikes > MaxRateStrikes {
-				c.Close(actors.ClosePolicy, "rate limit exceeded")
-				c.srv.eng.Deliver(pid, &actors.Closed{Code: actors.ClosePolicy, Text: "rate limit exceeded"})
+				// The actor closes after the acks of what was accepted.
+				c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.ClosePolicy, Reason: "rate limit exceeded"})
+				c.drain()
 				return
 			}
 			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)})
@@ -126,6 +127,16 @@ func (c *conn) readPump() {
 			continue
 		}
 		c.srv.eng.Deliver(pid, &actors.Received{Cmd: cmd})
+	}
+}
+
+// drain reads and discards frames until the connection ends, so that the
+// close handshake can complete after the reader stopped taking commands.
+func (c *conn) drain() {
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return
+		}
 	}
 }
 
@@ -160,6 +171,7 @@ func (c *conn) writePump() {
 				return
 			}
 		case <-c.closed:
+			c.flush(&buf)
 			c.writeClose()
 			// Give the client a moment to answer the close frame.
 			select {
@@ -175,6 +187,27 @@ func (c *conn) writePump() {
 				c.writeClose()
 			default:
 			}
+			return
+		}
+	}
+}
+
+// flush writes what is already queued (acks of applied commands among it)
+// before the close frame, within closeGrace in all.
+func (c *conn) flush(buf *[]byte) {
+	deadline := time.Now().Add(closeGrace)
+	for {
+		select {
+		case msg := <-c.out:
+			var err error
+			if *buf, err = AppendMessage((*buf)[:0], msg); err != nil {
+				continue
+			}
+			_ = c.ws.SetWriteDeadline(deadline)
+			if c.ws.WriteMessage(websocket.TextMessage, *buf) != nil {
+				return
+			}
+		default:
 			return
 		}
 	}
