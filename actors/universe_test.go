@@ -121,30 +121,27 @@ func TestAtomicity(t *testing.T) {
 	if s := snapshot(t, e, 1); !uniform(s.Values[:]) || s.Values[0] != 0 {
 		t.Fatalf("final levels %v, want all 0", s.Values[:8])
 	}
-	for _, m := range b.peer.drain() {
-		up, ok := m.(*Update)
-		if !ok {
-			continue
-		}
+	// Every update the other client gets carries all 512 channels at one
+	// level; read them up to one that shows the final level.
+	n := 0
+	b.peer.updateOf(t, 1, "update to 0", func(up *Update) bool {
+		n++
 		lv := make([]uint8, 0, len(up.Changes))
 		for _, c := range up.Changes {
 			lv = append(lv, c.Level)
 		}
 		if len(up.Changes) != dmx.Slots || !uniform(lv) {
-			t.Fatalf("update of %d channels mixes levels or misses channels", len(up.Changes))
+			t.Fatalf("update %d of %d channels mixes levels or misses channels", n, len(up.Changes))
 		}
-	}
-	for {
-		select {
-		case f := <-drv.frames:
-			if !uniform(f[:]) {
-				t.Fatalf("output frame mixes levels: %v", f[:8])
-			}
-			continue
-		default:
+		return lv[0] == 0
+	})
+	// The same for the output frames, up to the final level.
+	drv.waitFrame(t, "all channels at 0", func(f *dmx.Frame) bool {
+		if !uniform(f[:]) {
+			t.Fatalf("output frame mixes levels: %v", f[:8])
 		}
-		break
-	}
+		return f[0] == 0
+	})
 }
 
 // TestCoalescing: many sets within one frame reach a client as one update
