@@ -21,6 +21,12 @@ run *ARGS: build
 test: lint
     go test -race -count=1 -timeout 15m ./...
 
+# Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
+fuzz:
+    go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime=${FUZZTIME:-5s} ./transport
+    go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-5s} ./dmx
+    go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-5s} ./cmd/dmxd
+
 # gofmt check and go vet.
 lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
