@@ -110,13 +110,18 @@ func eval[T any](p *page, expr string) T {
 	return v
 }
 
+// poll polls expr until it is truthy or d has passed.
+func (p *page) poll(expr string, d time.Duration) error {
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(d)))
+	return err
+}
+
 // waitFor polls expr until it is truthy, failing after d with the page's
 // status line and toast.
 func (p *page) waitFor(what, expr string, d time.Duration) {
 	p.t.Helper()
-	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(d)))
-	if err != nil {
+	if err := p.poll(expr, d); err != nil {
 		status, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](
 			`document.getElementById("conn").textContent + " | toast: " + document.getElementById("toast").textContent`))
 		p.t.Fatalf("page %s: %s not within %v: %v (page says: %s)", p.name, what, d, err, status)
@@ -136,10 +141,13 @@ func faderJS(ch int) string {
 // waitLevel waits until channel ch's fader and numeric field show level.
 func (p *page) waitLevel(ch, level int) {
 	p.t.Helper()
-	p.waitFor(fmt.Sprintf("channel %d at %d", ch, level), fmt.Sprintf(
+	err := p.poll(fmt.Sprintf(
 		`(() => { const s = document.querySelector('.strip[data-ch="%d"]');
 		  return s && s.querySelector(".fader").getAttribute("aria-valuenow") === "%d" &&
 		    s.querySelector(".val").value === "%d"; })()`, ch, level, level), uiWait)
+	if err != nil {
+		p.t.Fatalf("page %s: channel %d shows %d, want %d (waited %v)", p.name, ch, p.level(ch), level, uiWait)
+	}
 }
 
 // level reads channel ch's fader.
@@ -362,4 +370,30 @@ func TestDeskScreenshot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join("artifacts", "desk.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDeskTokenAndErrors runs dmxd with --token and a tight --conn-rate: a
+// page without the token is told why it cannot connect, a page with
+// ?token= connects (and reads /healthz), and a refused command shows up as
+// a message to the user.
+func TestDeskTokenAndErrors(t *testing.T) {
+	p := startDMXD(t, "--token", "s3cret", "--conn-rate", "1")
+	browser := newBrowser(t)
+
+	refused, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	r := &page{t: t, name: "without token", ctx: refused}
+	r.run(chromedp.Navigate(p.URL("/")))
+	r.waitFor("refusal explained", `!document.getElementById("toast").hidden &&
+	  document.getElementById("toast").textContent.includes("token") &&
+	  document.getElementById("conn").dataset.state !== "open"`, uiWait)
+
+	a := openDesk(t, browser, "with token", p.URL("/?token=s3cret"))
+	a.waitFor("desk count from /healthz", `document.getElementById("desks").textContent === "1 desk"`, uiWait)
+	// --conn-rate 1 allows a burst of 2 commands: the third click is refused.
+	for range 4 {
+		a.run(chromedp.Click(chromedp.CSS("#blackout")))
+	}
+	a.waitFor("rate_limited shown", `!document.getElementById("toast").hidden &&
+	  document.getElementById("toast").textContent.includes("rate_limited")`, uiWait)
 }

@@ -38,8 +38,11 @@ export function nextDelay(n) {
 
 /**
  * Link keeps one WebSocket to dmxd open.
- * onMessage(msg) gets every decoded server message; onStatus(state, detail)
- * gets "connecting", "open", or "waiting" with the retry delay in ms.
+ * onMessage(msg) gets every decoded server message; onStatus(state, info)
+ * gets "connecting", "open", or "waiting" with info {delay, code, opened,
+ * failures}: the retry delay in ms, the close code, whether the socket had
+ * opened (a refused upgrade, such as a wrong token, never opens) and how
+ * many attempts in a row have failed.
  */
 export class Link {
   constructor({ onMessage, onStatus }) {
@@ -51,6 +54,7 @@ export class Link {
     this.lastRx = 0;
     this.probeAt = 0;
     this.greeted = false;
+    this.opened = false;
     setInterval(() => this.watch(), PROBE_MS);
     addEventListener("online", () => this.retryNow());
     document.addEventListener("visibilitychange", () => {
@@ -71,11 +75,14 @@ export class Link {
     let ws;
     try {
       ws = new WebSocket(endpoint("ws", true));
-    } catch (err) {
-      this.onStatus("waiting", this.schedule(), String(err));
+    } catch {
+      const delay = this.schedule();
+      this.onStatus("waiting", { delay, code: 0, opened: false, failures: this.attempt });
       return;
     }
     this.ws = ws;
+    this.opened = false;
+    ws.onopen = () => (this.opened = true);
     ws.onmessage = (ev) => {
       this.lastRx = Date.now();
       this.probeAt = 0;
@@ -98,10 +105,11 @@ export class Link {
   /** lost handles the end of ws (closed, failed or declared dead). */
   lost(ws, code) {
     if (ws !== this.ws) return;
-    ws.onmessage = ws.onclose = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
     this.ws = null;
     this.greeted = false;
-    this.onStatus("waiting", this.schedule(), code);
+    const delay = this.schedule();
+    this.onStatus("waiting", { delay, code, opened: this.opened, failures: this.attempt });
   }
 
   schedule() {

@@ -221,14 +221,35 @@ function toast(text, kind = "error") {
 
 // ---- server side ---------------------------------------------------------
 
-function onStatus(state, detail) {
+function onStatus(state, info) {
   document.body.dataset.conn = state;
   ui.conn.dataset.state = state;
   if (state === "open") ui.conn.textContent = "Connected";
   else if (state === "connecting") ui.conn.textContent = "Connecting…";
-  else ui.conn.textContent = `Offline, retrying in ${(detail / 1000).toFixed(1)} s`;
-  if (state === "open") refreshHealth();
-  else ui.desks.hidden = true;
+  else ui.conn.textContent = `Offline, retrying in ${(info.delay / 1000).toFixed(1)} s`;
+  if (state === "open") {
+    refreshHealth();
+    return;
+  }
+  ui.desks.hidden = true;
+  // One failure may be a restart in progress; two in a row while the
+  // server answers over HTTP are a refusal.
+  if (state === "waiting" && !info.opened && info.failures >= 2) explainRefusal();
+}
+
+/**
+ * explainRefusal tells the user why the WebSocket did not open when the
+ * server itself answers: browsers hide the HTTP status of a refused upgrade,
+ * and the likely causes are a missing or wrong token or a disallowed origin.
+ */
+async function explainRefusal() {
+  try {
+    const res = await fetch(endpoint("healthz"), { cache: "no-store" });
+    await res.json();
+  } catch {
+    return; // the server is down or unreachable: the status line says so
+  }
+  toast("dmxd is running but refused this desk: check the ?token= in the address (dmxd --token), or dmxd --origins.");
 }
 
 function onMessage(m) {
