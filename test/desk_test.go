@@ -81,14 +81,48 @@ type page struct {
 }
 
 // openDesk opens url in a new tab of browser and waits until the desk is
-// connected.
+// connected. The test fails if the page throws or logs a script or
+// security error (a blocked module or WebSocket, for example).
 func openDesk(t *testing.T, browser context.Context, name, url string) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	p := &page{t: t, name: name, ctx: ctx}
+	p := newPage(t, browser, name)
 	p.run(chromedp.EmulateViewport(screenW, screenH), chromedp.Navigate(url))
 	p.waitConnected()
+	return p
+}
+
+// newPage opens an empty tab that is closed when the test ends, and watches
+// its console.
+func newPage(t *testing.T, browser context.Context, name string) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	p := &page{t: t, name: name, ctx: ctx}
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		t.Fatalf("page %s: open a tab: %v", name, err)
+	}
+	console := chromedp.Console(ctx)
+	var bad []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleException ||
+				(m.Type == chromedp.ConsoleError && m.Source != "network") {
+				bad = append(bad, fmt.Sprintf("%s %s: %s (%s:%d)", m.Type, m.Source, m.Text, m.URL, m.Line+1))
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for _, b := range bad {
+			t.Errorf("page %s console: %s", name, b)
+		}
+	})
 	return p
 }
 
@@ -380,9 +414,7 @@ func TestDeskTokenAndErrors(t *testing.T) {
 	p := startDMXD(t, "--token", "s3cret", "--conn-rate", "1")
 	browser := newBrowser(t)
 
-	refused, cancel := chromedp.NewContext(browser)
-	defer cancel()
-	r := &page{t: t, name: "without token", ctx: refused}
+	r := newPage(t, browser, "without token")
 	r.run(chromedp.Navigate(p.URL("/")))
 	r.waitFor("refusal explained", `!document.getElementById("toast").hidden &&
 	  document.getElementById("toast").textContent.includes("token") &&
@@ -396,4 +428,48 @@ func TestDeskTokenAndErrors(t *testing.T) {
 	}
 	a.waitFor("rate_limited shown", `!document.getElementById("toast").hidden &&
 	  document.getElementById("toast").textContent.includes("rate_limited")`, uiWait)
+}
+
+// TestDeskPagesUniversesAndFades jumps to a channel on another page,
+// switches universes and moves a channel with a fade time set: the page
+// sends a fade, the serial frame reaches the target and the fader follows.
+func TestDeskPagesUniversesAndFades(t *testing.T) {
+	pty := newPTY(t)
+	p := startDMXD(t, "--universes", "2", "--output", "1=enttec-pro:"+pty.Path)
+	other := dial(t, p)
+	if err := other.Send(`{"dmx": {"100": 42}, "universe": 2}`); err != nil {
+		t.Fatal(err)
+	}
+	browser := newBrowser(t)
+	a := openDesk(t, browser, "A", p.URL("/"))
+
+	a.run(chromedp.SetValue(chromedp.CSS("#jump-ch"), "100"), chromedp.Click(chromedp.CSS(`#jump button[type="submit"]`)))
+	a.waitFor("page 97–128 with channel 100 focused", `document.getElementById("page").selectedOptions[0].textContent === "97–128" &&
+	  document.activeElement === document.querySelector('.strip[data-ch="100"] .fader')`, uiWait)
+	a.waitLevel(100, 0)
+	a.run(chromedp.SetValue(chromedp.CSS("#universe"), "2"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("universe").dispatchEvent(new Event("change"))`))
+	a.waitLevel(100, 42)
+	a.run(chromedp.SetValue(chromedp.CSS("#universe"), "1"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("universe").dispatchEvent(new Event("change"))`))
+	a.waitLevel(100, 0)
+
+	a.countSends()
+	a.run(chromedp.SetValue(chromedp.CSS("#fade"), "0.5"))
+	a.typeLevel(100, 250)
+	sent := eval[[]string](a, `window.sent`)
+	if len(sent) != 1 || !strings.Contains(sent[0], `"fade":{"100":250}`) || !strings.Contains(sent[0], `"ms":500`) {
+		t.Fatalf("page sent %q, want one fade of channel 100 to 250 over 500 ms", sent)
+	}
+	var mid bool
+	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool {
+		mid = mid || (f.Values[99] > 0 && f.Values[99] < 250)
+		return f.Values[99] == 250
+	}); err != nil {
+		t.Fatalf("fade never reached 250 on the serial frame: %v", err)
+	}
+	if !mid {
+		t.Error("no frame between 0 and 250: the level jumped instead of fading")
+	}
+	a.waitLevel(100, 250)
 }
