@@ -14,7 +14,7 @@ build:
 
 # Build and start dmxd on the hardware-free null output (extra flags pass through: just run --universes 4).
 run *ARGS: build
-    @echo "dmxd: open http://127.0.0.1:8080/ in a browser, or connect a desk to ws://127.0.0.1:8080/ws (Ctrl-C stops)"
+    @echo "dmxd: web desk at http://127.0.0.1:8080/ (with --token SECRET: http://127.0.0.1:8080/?token=SECRET); WebSocket ws://127.0.0.1:8080/ws (Ctrl-C stops)"
     ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
 
 # The whole test suite with the race detector (what CI runs).
