@@ -32,9 +32,11 @@ type (
 	snapshotQuery struct{}
 )
 
-func (*attach) IgnoreDeadLetterLogging() {}
-func (*apply) IgnoreDeadLetterLogging()  {}
-func (*tick) IgnoreDeadLetterLogging()   {}
+func (*attach) IgnoreDeadLetterLogging()   {}
+func (*syncReq) IgnoreDeadLetterLogging()  {}
+func (*syncDone) IgnoreDeadLetterLogging() {}
+func (*apply) IgnoreDeadLetterLogging()    {}
+func (*tick) IgnoreDeadLetterLogging()     {}
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
