@@ -141,22 +141,15 @@ func (u *universeActor) changed() {
 	}
 }
 
-// render advances fades, sends one coalesced update to every subscriber
-// and hands the frame to the output actor.
+// render advances fades, hands the frame to the output actor first (it is
+// what the light waits for), then sends one coalesced update to every
+// subscriber.
 func (u *universeActor) render(ctx actor.Context) {
 	if u.mixer.Fading() {
 		u.mixer.Step(time.Now())
 		if u.onChange != nil {
 			u.onChange()
 		}
-	}
-	if changed := u.mixer.TakeChanged(); !changed.Empty() {
-		levels := u.mixer.Levels()
-		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
-		changed.Each(func(i int) {
-			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
-		})
-		u.broadcast(ctx, up)
 	}
 	f := u.frames.get()
 	if u.blackout {
@@ -165,6 +158,14 @@ func (u *universeActor) render(ctx actor.Context) {
 		f.frame = *u.mixer.Levels()
 	}
 	ctx.Send(u.output, f)
+	if changed := u.mixer.TakeChanged(); !changed.Empty() {
+		levels := u.mixer.Levels()
+		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+		changed.Each(func(i int) {
+			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+		})
+		u.broadcast(ctx, up)
+	}
 }
 
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {
