@@ -119,7 +119,7 @@ func Start(cfg Config) (*Engine, error) {
 			}
 		}
 		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu },
-			actor.WithGuardian(resumeOnFailure())), uname)
+			actor.WithGuardian(resumeOnFailure()), actor.WithMailbox(actor.UnboundedPriorityMpsc())), uname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}
