@@ -22,6 +22,12 @@ const (
 	CodeUnsupported = "unsupported"
 )
 
+// refusalCodes are the codes a command may be refused with.
+var refusalCodes = []string{
+	CodeBadJSON, CodeBadRequest, CodeBadChannel, CodeBadValue,
+	CodeBadUniverse, CodeRateLimited, CodeUnsupported,
+}
+
 // MaxFadeMs is the longest fade a command may ask for (10 minutes).
 const MaxFadeMs = 600000
 

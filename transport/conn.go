@@ -52,6 +52,7 @@ func (c *conn) Send(msg any) bool {
 	case c.out <- msg:
 		return true
 	default:
+		c.srv.cfg.Metrics.QueueDrops.Inc()
 		return false
 	}
 }
@@ -60,6 +61,9 @@ func (c *conn) Send(msg any) bool {
 // socket. Only the first call counts.
 func (c *conn) Close(code int, reason string) {
 	c.once.Do(func() {
+		if code == actors.CloseTryAgain {
+			c.srv.cfg.Metrics.SlowCloses.Inc()
+		}
 		c.code, c.reason = code, reason
 		close(c.closed)
 	})
@@ -95,7 +99,7 @@ func (c *conn) readPump(pid *actor.PID) {
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		if kind != websocket.TextMessage {
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text")})
+			c.refused(pid, refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text"))
 			continue
 		}
 		cmd, bad := DecodeCommand(data, c.srv.eng.Universes())
@@ -112,16 +116,23 @@ func (c *conn) readPump(pid *actor.PID) {
 				c.srv.eng.Deliver(pid, &actors.Closed{Code: actors.ClosePolicy, Text: "rate limit exceeded"})
 				return
 			}
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)})
+			c.refused(pid, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate))
 			continue
 		}
 		strikes = 0
 		if bad != nil {
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: bad})
+			c.refused(pid, bad)
 			continue
 		}
+		c.srv.cfg.Metrics.CommandsAccepted.Inc()
 		c.srv.eng.Deliver(pid, &actors.Received{Cmd: cmd})
 	}
+}
+
+// refused counts a refused command and has the actor answer it.
+func (c *conn) refused(pid *actor.PID, e *actors.Error) {
+	c.srv.cfg.Metrics.CommandsRefused.WithLabelValues(e.Code).Inc()
+	c.srv.eng.Deliver(pid, &actors.Refused{Err: e})
 }
 
 // writePump is the only goroutine that writes to the socket: queued

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/metrics"
 )
 
 // Limits and timings of client connections.
@@ -54,6 +55,9 @@ type Config struct {
 	// Desk serves GET /; nil serves a short text page.
 	Desk http.Handler
 	Log  zerolog.Logger
+	// Metrics is served at /metrics and counts connections and commands;
+	// nil makes a registry of the server's own.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the WebSocket endpoint and the HTTP paths of dmxd.
@@ -83,6 +87,12 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = DefaultWriteWait
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	for _, code := range refusalCodes {
+		cfg.Metrics.CommandsRefused.WithLabelValues(code) // every code shows, at 0
+	}
 	s := &Server{cfg: cfg, eng: eng}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
@@ -98,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.Handle("GET /metrics", s.requireToken(s.cfg.Metrics.Handler()))
 	if s.cfg.Desk != nil {
 		mux.Handle("GET /", s.cfg.Desk)
 	} else {
@@ -135,6 +146,17 @@ func (s *Server) authorized(r *http.Request) bool {
 		got = strings.TrimPrefix(h, "Bearer ")
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// requireToken answers 401 to requests without the token.
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			http.Error(w, "missing or wrong token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // originAllowed admits requests without Origin (non-browser clients), the
@@ -185,6 +207,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.conns.Add(-1)
 		return
 	}
+	s.cfg.Metrics.Connections.Inc()
 	s.pumps.Add(2)
 	go func() {
 		defer s.pumps.Done()
@@ -193,6 +216,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)
+		defer s.cfg.Metrics.Connections.Dec()
 		c.readPump(pid)
 	}()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/metrics"
 	"github.com/dmxd/dmxd/transport"
 )
 
@@ -75,6 +76,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.listen, err)
 	}
+	mets := metrics.New()
 	eng, err := actors.Start(actors.Config{
 		Universes: cfg.universes,
 		Rate:      cfg.rate,
@@ -82,6 +84,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		Outputs:   cfg.outputs,
 		Version:   version,
 		Log:       log,
+		Metrics:   mets,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -93,6 +96,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		MaxConns: cfg.maxConns,
 		ConnRate: cfg.connRate,
 		Log:      log,
+		Metrics:  mets,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	addr := ln.Addr().String()
