@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,7 +55,8 @@ func scrape(t *testing.T, url, bearer string) (int, map[string]float64) {
 func TestMetrics(t *testing.T) {
 	const token = "s3cret"
 	pty := newPTY(t)
-	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path, "--token", token)
+	state := filepath.Join(t.TempDir(), "state.json")
+	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path, "--token", token, "--state", state)
 
 	for _, c := range []struct {
 		name, url, bearer string
@@ -92,11 +94,13 @@ func TestMetrics(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, s = scrape(t, p.URL("/metrics"), token)
-		if s[`dmxd_frames_sent_total{universe="1"}`] >= 10 && s[`dmxd_output_up{driver="enttec-pro",universe="1"}`] == 1 {
+		if s[`dmxd_frames_sent_total{universe="1"}`] >= 10 && s[`dmxd_output_up{driver="enttec-pro",universe="1"}`] == 1 &&
+			s[`dmxd_state_saves_total`] >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("frames %v, output_up %v after 5 s", s[`dmxd_frames_sent_total{universe="1"}`], s[`dmxd_output_up{driver="enttec-pro",universe="1"}`])
+			t.Fatalf("frames %v, output_up %v, state saves %v after 5 s", s[`dmxd_frames_sent_total{universe="1"}`],
+				s[`dmxd_output_up{driver="enttec-pro",universe="1"}`], s[`dmxd_state_saves_total`])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -106,7 +110,6 @@ func TestMetrics(t *testing.T) {
 		`dmxd_commands_refused_total{code="bad_channel"}`: 1,
 		`dmxd_commands_refused_total{code="bad_value"}`:   1,
 		`dmxd_commands_refused_total{code="bad_json"}`:    0,
-		`dmxd_state_saves_total`:                          0,
 		`dmxd_send_queue_drops_total`:                     0,
 		`dmxd_slow_client_closes_total`:                   0,
 	}

@@ -207,6 +207,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.conns.Add(-1)
 		return
 	}
+	c.pid = pid
 	s.cfg.Metrics.Connections.Inc()
 	s.pumps.Add(2)
 	go func() {
@@ -217,7 +218,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)
 		defer s.cfg.Metrics.Connections.Dec()
-		c.readPump(pid)
+		c.readPump()
 	}()
 }
 
