@@ -47,10 +47,9 @@ func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
 	return &actors.Error{ID: id, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// DecodeCommand decodes and validates one client text frame for a server
-// with universes 1..universes. It returns either the command or the error
-// to send back; a refused command changes nothing.
-func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) {
+// decodeCommandJSON is DecodeCommand through encoding/json: the reference
+// decoder, which answers every input, refusals included.
+func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		var probe any
