@@ -91,8 +91,9 @@ func (c *conn) readPump() {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	})
+	var msgBuf []byte
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := readMessage(c.ws, &msgBuf)
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -149,18 +150,14 @@ func (c *conn) writePump() {
 		ping.Stop()
 		_ = c.ws.Close() // ends the read pump if it still runs
 	}()
-	var buf []byte
 	for {
 		select {
 		case msg := <-c.out:
-			var err error
-			buf, err = AppendMessage(buf[:0], msg)
-			if err != nil {
-				c.log.Error().Err(err).Msg("encode")
-				continue
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+			if err := c.srv.bufs.write(c.ws, msg, cfg.WriteWait); err != nil {
+				if errors.Is(err, errEncode) {
+					c.log.Error().Err(err).Msg("encode")
+					continue
+				}
 				return
 			}
 			if len(c.out) == 0 && c.behind.CompareAndSwap(true, false) {

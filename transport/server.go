@@ -26,7 +26,9 @@ const (
 	// rate_limited before the connection is closed with 1008.
 	MaxRateStrikes = 100
 	// DefaultSendQueue is how many server messages may wait for a client.
-	DefaultSendQueue = 256
+	// A client that fills it falls behind and catches up with a fresh
+	// state; every idle connection holds the queue (16 bytes a slot).
+	DefaultSendQueue = 64
 	// DefaultPingPeriod, DefaultPongWait and DefaultWriteWait are the
 	// keepalive and write deadlines.
 	DefaultPingPeriod = 15 * time.Second
@@ -70,6 +72,7 @@ type Server struct {
 	eng      *actors.Engine
 	upgrader websocket.Upgrader
 	conns    atomic.Int64
+	bufs     encodeBuffers
 	pumps    sync.WaitGroup
 }
 
@@ -95,8 +98,11 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, eng: eng}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
+		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,
+		// Idle connections hold no write buffer: it is taken from the
+		// pool for each message.
+		WriteBufferPool: &sync.Pool{},
 		// Origins are checked before the upgrade, in serveWS.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}

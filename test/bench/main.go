@@ -31,6 +31,7 @@ type options struct {
 	quick bool
 	out   string
 	bin   string
+	only  string // run only this scenario: latency, throughput, fanout or memory
 }
 
 func main() {
@@ -39,9 +40,16 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "short scenarios (seconds), to check the program")
 	flag.StringVar(&o.out, "out", "bench.json", "where to write the JSON report")
 	flag.StringVar(&o.bin, "bin", "", "dmxd binary (default: build ./cmd/dmxd)")
+	flag.StringVar(&o.only, "only", "", "run only one scenario: latency, throughput, fanout or memory")
 	flag.Parse()
+	switch o.only {
+	case "", "latency", "throughput", "fanout", "memory":
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want latency, throughput, fanout or memory\n", o.only)
+		os.Exit(2)
+	}
 	if o.runs < 1 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "bench: usage: bench [-runs N>=1] [-quick] [-out FILE] [-bin DMXD]")
+		fmt.Fprintln(os.Stderr, "bench: usage: bench [-runs N>=1] [-quick] [-only SCENARIO] [-out FILE] [-bin DMXD]")
 		os.Exit(2)
 	}
 	rep, err := run(o, os.Stderr)
@@ -125,31 +133,40 @@ func run(o options, logw io.Writer) (*Report, error) {
 		logf := func(format string, args ...any) {
 			fmt.Fprintf(logw, "bench: run %d/%d: %s\n", i, o.runs, fmt.Sprintf(format, args...))
 		}
-		logf("latency and frame intervals, idle then %d clients × %d commands/s", sz.loadClients, loadRate)
-		idle, load, err := latencyScenario(bin, sz)
-		if err != nil {
-			return nil, fmt.Errorf("latency: %w", err)
+		want := func(name string) bool { return o.only == "" || o.only == name }
+		if want("latency") {
+			logf("latency and frame intervals, idle then %d clients × %d commands/s", sz.loadClients, loadRate)
+			idle, load, err := latencyScenario(bin, sz)
+			if err != nil {
+				return nil, fmt.Errorf("latency: %w", err)
+			}
+			rep.LatencyIdleRuns = append(rep.LatencyIdleRuns, idle)
+			rep.LatencyLoadRuns = append(rep.LatencyLoadRuns, load)
 		}
-		rep.LatencyIdleRuns = append(rep.LatencyIdleRuns, idle)
-		rep.LatencyLoadRuns = append(rep.LatencyLoadRuns, load)
-		logf("throughput across %d connections", sz.tputConns)
-		tp, err := throughputScenario(bin, sz)
-		if err != nil {
-			return nil, fmt.Errorf("throughput: %w", err)
+		if want("throughput") {
+			logf("throughput across %d connections", sz.tputConns)
+			tp, err := throughputScenario(bin, sz)
+			if err != nil {
+				return nil, fmt.Errorf("throughput: %w", err)
+			}
+			rep.ThroughputRuns = append(rep.ThroughputRuns, tp)
 		}
-		rep.ThroughputRuns = append(rep.ThroughputRuns, tp)
-		logf("fan-out to %d desks", sz.watchers)
-		fo, err := fanoutScenario(bin, sz.watchers, sz.fanWindow, sz.warmup)
-		if err != nil {
-			return nil, fmt.Errorf("fan-out: %w", err)
+		if want("fanout") {
+			logf("fan-out to %d desks", sz.watchers)
+			fo, err := fanoutScenario(bin, sz.watchers, sz.fanWindow, sz.warmup)
+			if err != nil {
+				return nil, fmt.Errorf("fan-out: %w", err)
+			}
+			rep.FanoutRuns = append(rep.FanoutRuns, fo)
 		}
-		rep.FanoutRuns = append(rep.FanoutRuns, fo)
-		logf("memory of %d idle connections", sz.idleConns)
-		mem, err := memoryScenario(bin, sz.idleConns)
-		if err != nil {
-			return nil, fmt.Errorf("memory: %w", err)
+		if want("memory") {
+			logf("memory of %d idle connections", sz.idleConns)
+			mem, err := memoryScenario(bin, sz.idleConns)
+			if err != nil {
+				return nil, fmt.Errorf("memory: %w", err)
+			}
+			rep.MemoryRuns = append(rep.MemoryRuns, mem)
 		}
-		rep.MemoryRuns = append(rep.MemoryRuns, mem)
 	}
 	summarizeRuns(rep)
 	return rep, nil
@@ -235,8 +252,6 @@ func writeJSON(path string, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	// encoding/json refuses NaN; missing figures never reach here as NaN
-	// because every scenario fails instead of reporting nothing.
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

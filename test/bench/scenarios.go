@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,30 @@ func (s *server) connections() (int, error) {
 		return 0, fmt.Errorf("healthz: %w", err)
 	}
 	return h.Connections, nil
+}
+
+// metrics scrapes dmxd's /metrics into samples by series.
+func (s *server) metrics() (map[string]float64, error) {
+	resp, err := http.Get(s.p.URL("/metrics"))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, nil
 }
 
 // dialMany opens n connections with dialWorkers dialers in parallel.
@@ -416,6 +441,9 @@ type MemoryRun struct {
 	FrameHz      float64 `json:"frame_hz"`
 	DialSeconds  float64 `json:"dial_seconds"`
 	IntervalMaxM float64 `json:"max_gap_ms"`
+	// From dmxd's /metrics at the end: Go heap in use and goroutine stacks.
+	HeapInuseMB  float64 `json:"heap_inuse_mb"`
+	StackInuseMB float64 `json:"stack_inuse_mb"`
 }
 
 // memoryScenario opens n idle connections (they read nothing after the
@@ -469,6 +497,12 @@ func memoryScenario(bin string, n int) (MemoryRun, error) {
 	r.BaseRSSMB = float64(base) / (1 << 20)
 	r.RSSMB = float64(rss) / (1 << 20)
 	r.PerConnKB = float64(rss-base) / float64(n) / 1024
+	m, err := s.metrics()
+	if err != nil {
+		return r, err
+	}
+	r.HeapInuseMB = m["go_memstats_heap_inuse_bytes"] / (1 << 20)
+	r.StackInuseMB = m["go_memstats_stack_inuse_bytes"] / (1 << 20)
 	return r, nil
 }
 

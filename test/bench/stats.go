@@ -17,7 +17,7 @@ type Dist struct {
 // summarize returns p50, p99 and max of ds (nearest-rank percentiles).
 func summarize(ds []time.Duration) Dist {
 	if len(ds) == 0 {
-		return Dist{P50: math.NaN(), P99: math.NaN(), Max: math.NaN()}
+		return Dist{} // N == 0: no figure
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -37,7 +37,8 @@ func percentile(s []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// median returns the median of xs (NaN when empty), ignoring NaNs.
+// median returns the median of xs, ignoring NaNs; 0 when there is none
+// (JSON has no NaN).
 func median(xs []float64) float64 {
 	s := make([]float64, 0, len(xs))
 	for _, x := range xs {
@@ -46,7 +47,7 @@ func median(xs []float64) float64 {
 		}
 	}
 	if len(s) == 0 {
-		return math.NaN()
+		return 0
 	}
 	slices.Sort(s)
 	if len(s)%2 == 1 {
