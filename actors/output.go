@@ -64,6 +64,8 @@ type writerEvent struct {
 	err string
 }
 
+func (*writerEvent) IgnoreDeadLetterLogging() {}
+
 // healthQuery is answered with an OutputHealth.
 type healthQuery struct{}
 

@@ -24,13 +24,19 @@ type (
 	// flush asks for a final frame now and is answered with flushed.
 	flush   struct{}
 	flushed struct{}
+	// syncReq is answered with syncDone once every message the universe
+	// received before it has been handled (a barrier).
+	syncReq  struct{}
+	syncDone struct{}
 	// snapshotQuery is answered with a *dmx.UniverseState.
 	snapshotQuery struct{}
 )
 
-func (*attach) IgnoreDeadLetterLogging() {}
-func (*apply) IgnoreDeadLetterLogging()  {}
-func (*tick) IgnoreDeadLetterLogging()   {}
+func (*attach) IgnoreDeadLetterLogging()   {}
+func (*syncReq) IgnoreDeadLetterLogging()  {}
+func (*syncDone) IgnoreDeadLetterLogging() {}
+func (*apply) IgnoreDeadLetterLogging()    {}
+func (*tick) IgnoreDeadLetterLogging()     {}
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
@@ -87,6 +93,8 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	case *OutputStatus:
 		u.outStatus = m
 		u.broadcast(ctx, m)
+	case *syncReq:
+		ctx.Respond(&syncDone{})
 	case *flush:
 		u.render(ctx)
 		ctx.Respond(&flushed{})
@@ -133,22 +141,15 @@ func (u *universeActor) changed() {
 	}
 }
 
-// render advances fades, sends one coalesced update to every subscriber
-// and hands the frame to the output actor.
+// render advances fades, hands the frame to the output actor first (it is
+// what the light waits for), then sends one coalesced update to every
+// subscriber.
 func (u *universeActor) render(ctx actor.Context) {
 	if u.mixer.Fading() {
 		u.mixer.Step(time.Now())
 		if u.onChange != nil {
 			u.onChange()
 		}
-	}
-	if changed := u.mixer.TakeChanged(); !changed.Empty() {
-		levels := u.mixer.Levels()
-		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
-		changed.Each(func(i int) {
-			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
-		})
-		u.broadcast(ctx, up)
 	}
 	f := u.frames.get()
 	if u.blackout {
@@ -157,6 +158,14 @@ func (u *universeActor) render(ctx actor.Context) {
 		f.frame = *u.mixer.Levels()
 	}
 	ctx.Send(u.output, f)
+	if changed := u.mixer.TakeChanged(); !changed.Empty() {
+		levels := u.mixer.Levels()
+		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+		changed.Each(func(i int) {
+			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+		})
+		u.broadcast(ctx, up)
+	}
 }
 
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {

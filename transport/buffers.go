@@ -32,7 +32,7 @@ type encodeBuffers struct{ pool sync.Pool }
 
 // write encodes msg and writes it to ws as one text message. A failed
 // encoding wraps errEncode; any other error is the socket's.
-func (b *encodeBuffers) write(ws *websocket.Conn, msg any, wait time.Duration) error {
+func (b *encodeBuffers) write(ws *websocket.Conn, msg any, deadline time.Time) error {
 	bp, _ := b.pool.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -43,7 +43,7 @@ func (b *encodeBuffers) write(ws *websocket.Conn, msg any, wait time.Duration) e
 	if err != nil {
 		return fmt.Errorf("%w: %w", errEncode, err)
 	}
-	_ = ws.SetWriteDeadline(time.Now().Add(wait))
+	_ = ws.SetWriteDeadline(deadline)
 	return ws.WriteMessage(websocket.TextMessage, buf)
 }
 

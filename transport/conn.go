@@ -118,8 +118,9 @@ func (c *conn) readPump() {
 			}
 			strikes++
 			if strikes > MaxRateStrikes {
-				c.Close(actors.ClosePolicy, "rate limit exceeded")
-				c.srv.eng.Deliver(pid, &actors.Closed{Code: actors.ClosePolicy, Text: "rate limit exceeded"})
+				// The actor closes after the acks of what was accepted.
+				c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.ClosePolicy, Reason: "rate limit exceeded"})
+				c.drain()
 				return
 			}
 			c.refused(pid, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate))
@@ -141,6 +142,16 @@ func (c *conn) refused(pid *actor.PID, e *actors.Error) {
 	c.srv.eng.Deliver(pid, &actors.Refused{Err: e})
 }
 
+// drain reads and discards frames until the connection ends, so that the
+// close handshake can complete after the reader stopped taking commands.
+func (c *conn) drain() {
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
 // writePump is the only goroutine that writes to the socket: queued
 // messages, pings, and finally the close frame.
 func (c *conn) writePump() {
@@ -153,7 +164,7 @@ func (c *conn) writePump() {
 	for {
 		select {
 		case msg := <-c.out:
-			if err := c.srv.bufs.write(c.ws, msg, cfg.WriteWait); err != nil {
+			if err := c.srv.bufs.write(c.ws, msg, time.Now().Add(cfg.WriteWait)); err != nil {
 				if errors.Is(err, errEncode) {
 					c.log.Error().Err(err).Msg("encode")
 					continue
@@ -168,6 +179,7 @@ func (c *conn) writePump() {
 				return
 			}
 		case <-c.closed:
+			c.flush()
 			c.writeClose()
 			// Give the client a moment to answer the close frame.
 			select {
@@ -183,6 +195,22 @@ func (c *conn) writePump() {
 				c.writeClose()
 			default:
 			}
+			return
+		}
+	}
+}
+
+// flush writes what is already queued (acks of applied commands among it)
+// before the close frame, within closeGrace in all.
+func (c *conn) flush() {
+	deadline := time.Now().Add(closeGrace)
+	for {
+		select {
+		case msg := <-c.out:
+			if err := c.srv.bufs.write(c.ws, msg, deadline); err != nil && !errors.Is(err, errEncode) {
+				return
+			}
+		default:
 			return
 		}
 	}

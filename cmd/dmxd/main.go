@@ -21,6 +21,7 @@ import (
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/metrics"
 	"github.com/dmxd/dmxd/transport"
+	"github.com/dmxd/dmxd/transport/desk"
 )
 
 // version is dmxd's version, reported in hello messages.
@@ -100,6 +101,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		ConnRate:   cfg.connRate,
 		PingPeriod: cfg.ping,
 		PongWait:   2 * cfg.ping,
+		Desk:       desk.Handler(),
 		Log:        log,
 		Metrics:    mets,
 	})
