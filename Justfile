@@ -31,3 +31,11 @@ fuzz:
 lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
+
+# Benchmark a real dmxd (WebSocket desks, pty outputs): prints a table, writes bench.json (flags: -runs N, -quick, -out FILE).
+bench *ARGS:
+    go run ./test/bench {{ARGS}}
+
+# Go micro-benchmarks with allocations (decoder, encoder, merge, frame path).
+bench-micro:
+    go test -run='^$' -bench=. -benchmem ./...
