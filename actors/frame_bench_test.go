@@ -8,8 +8,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
-	"github.com/dmxd/dmxd/metrics"
 )
 
 // frameCtx is the part of actor.Context that render uses: Send hands

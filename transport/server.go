@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
-	"github.com/dmxd/dmxd/metrics"
+	"github.com/dmxd/dmxd/actors/metrics"
 )
 
 // Limits and timings of client connections.

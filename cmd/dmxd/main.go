@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
-	"github.com/dmxd/dmxd/metrics"
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/transport"
 	"github.com/dmxd/dmxd/transport/desk"
 )
