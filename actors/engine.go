@@ -105,17 +105,7 @@ func Start(cfg Config) (*Engine, error) {
 		// the output reports reaches a universe that already runs.
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
-		uu := &universeActor{
-			number:  u,
-			period:  period,
-			minGap:  drv.MinGap(),
-			mixer:   dmx.NewMixer(cfg.Merge),
-			output:  out,
-			frames:  pool,
-			subs:    map[string]subscriber{},
-			log:     log,
-			tickMsg: &tick{},
-		}
+		uu := newUniverseActor(u, period, drv.MinGap(), cfg.Merge, out, pool, log)
 		if e.saver != nil {
 			uu.onChange = e.saver.markDirty
 		}

@@ -20,6 +20,21 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 	pty := newPTY(t)
 	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path, "--conn-rate", "0")
 	desks := []*testkit.Desk{dial(t, p), dial(t, p)}
+	watcher := dial(t, p)
+	var updates []time.Time
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			m, err := watcher.Next(5 * time.Second)
+			if err != nil {
+				return
+			}
+			if m.Type == "update" {
+				updates = append(updates, time.Now())
+			}
+		}
+	}()
 	if _, err := pty.WaitFrame(5*time.Second, func(testkit.Frame) bool { return true }); err != nil {
 		t.Fatalf("no frame before the flood: %v", err)
 	}
@@ -88,4 +103,17 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 		t.Errorf("%.0f frames/s under a flood, want early frames above the 44 Hz refresh", hz)
 	}
 	t.Logf("%d frames in %v under a flood: %.0f Hz (limit %.0f Hz)", n, window, hz, 1/enttecMinGap.Seconds())
+
+	// Updates stay at most one per refresh period, however many frames.
+	_ = watcher.Conn.Close()
+	<-watched
+	in := 0
+	for _, u := range updates {
+		if !u.Before(first.At) && u.Sub(first.At) <= window {
+			in++
+		}
+	}
+	if maxUpdates := int(window/framePeriod) + 2; in > maxUpdates || in == 0 {
+		t.Errorf("%d updates in %v under a flood, want 1..%d (one per 1/rate)", in, window, maxUpdates)
+	}
 }
