@@ -17,9 +17,10 @@ run *ARGS: build
     @echo "dmxd: web desk at http://127.0.0.1:8080/ (with --token SECRET: http://127.0.0.1:8080/?token=SECRET); WebSocket ws://127.0.0.1:8080/ws (Ctrl-C stops)"
     ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
 
-# The whole test suite with the race detector (what CI runs).
+# The whole test suite with the race detector (what CI runs). Packages run one at a time (-p 1):
+# the end-to-end, chaos and bench packages measure frame timing and must not starve each other.
 test: lint
-    go test -race -count=1 -timeout 15m ./...
+    go test -race -count=1 -p 1 -timeout 15m ./...
 
 # Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
 fuzz:
