@@ -37,7 +37,7 @@ const (
 	DriverEnttecPro  = "enttec-pro"
 	DriverOpenDMX    = "open-dmx"
 	nullMinGap       = time.Millisecond
-	enttecProMinGap  = 5 * time.Millisecond
+	enttecProMinGap  = 6 * time.Millisecond
 	serialBaud       = 250000
 	maxUniverseValue = 1 << 15
 )

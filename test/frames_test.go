@@ -10,7 +10,7 @@ import (
 
 // enttecMinGap is the enttec-pro driver's minimum gap between frames
 // (dmx.EnttecPro.MinGap), the bound a flood of changes must respect.
-const enttecMinGap = 5 * time.Millisecond
+const enttecMinGap = 6 * time.Millisecond
 
 // TestFloodNeverRaisesFrameRateAboveMinGap floods dmxd (no rate limit) with
 // changes from two desks and counts the frames on the pty over a window:
