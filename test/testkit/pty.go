@@ -128,20 +128,44 @@ func (p *PTY) Replug() (*PTY, error) {
 	if err := p.Close(); err != nil {
 		return nil, fmt.Errorf("close master: %w", err)
 	}
+	return PlugIn(p.Link)
+}
+
+// Unplug closes p's master and removes its link, as when a USB interface
+// is pulled out: the device node vanishes. PlugIn brings a new one back.
+func (p *PTY) Unplug() error {
+	if err := p.Close(); err != nil {
+		return fmt.Errorf("close master: %w", err)
+	}
+	if err := os.Remove(p.Link); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove link: %w", err)
+	}
+	return nil
+}
+
+// PlugIn opens a new pty and points link at it atomically (the link may
+// exist or not).
+func PlugIn(link string) (*PTY, error) {
 	q, err := NewPTY()
 	if err != nil {
 		return nil, err
 	}
-	q.Link = p.Link
-	tmp := p.Link + ".new"
+	q.Link = link
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
 	if err := os.Symlink(q.Path, tmp); err != nil {
+		_ = q.Close()
 		return nil, fmt.Errorf("symlink: %w", err)
 	}
-	if err := os.Rename(tmp, q.Link); err != nil {
+	if err := os.Rename(tmp, link); err != nil {
+		_ = q.Close()
 		return nil, fmt.Errorf("rename link: %w", err)
 	}
 	return q, nil
 }
+
+// Done is closed when the decoder has ended (the master was closed).
+func (p *PTY) Done() <-chan struct{} { return p.done }
 
 // WaitFrame returns the first frame for which ok returns true, or an error
 // after timeout.

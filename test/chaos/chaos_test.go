@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmxd/dmxd/test/chaos/harness"
+)
+
+// TestShortChaosRun is the chaos harness at CI size: 300 client slots for
+// 10 s with the device unplugged and dmxd restarted mid-run. Every
+// invariant of the full run applies.
+func TestShortChaosRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run skipped in -short mode")
+	}
+	cfg := harness.DefaultConfig()
+	cfg.Conns = 300
+	cfg.Duration = 10 * time.Second
+	cfg.Seed = 42
+	cfg.Dir = t.TempDir()
+	var log strings.Builder
+	cfg.Log = &log
+	sum, err := harness.Run(cfg)
+	var table strings.Builder
+	sum.WriteTable(&table)
+	t.Log("\n" + log.String() + table.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Opened < int64(cfg.Conns) {
+		t.Errorf("%d connections opened, want at least %d", sum.Opened, cfg.Conns)
+	}
+	if sum.OwnerAcked == 0 {
+		t.Error("no owner command was acknowledged: the model checked nothing")
+	}
+}
+
+func TestBadFlagExits2(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"-conns", "x"}, &out, &errb); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if code := run([]string{"extra"}, &out, &errb); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	_ = os.Stderr
+}

@@ -1,0 +1,124 @@
+// Package harness is dmxd's chaos harness: it starts the real dmxd binary
+// on real pseudo-terminals, throws thousands of well- and ill-behaved
+// WebSocket desks and device and process faults at it, reproducibly from
+// a seed, and checks that nothing accepted is lost, that the lights never
+// stutter and that the server stays healthy.
+//
+// Concurrency: Run owns everything it starts. Each simulated client runs
+// in its own goroutine with its own random source derived from the seed
+// and its slot number; the shared parts (counters, the level model, the
+// pause gate, the frame logs) are small structs guarded by their own
+// mutexes or atomics. Run returns only when every goroutine, process and
+// pseudo-terminal it started has ended.
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Timing and sizing of a run.
+const (
+	// framePeriod is one output frame at dmxd's default 44 Hz.
+	framePeriod = time.Second / 44
+	// maxFrameGap is the longest allowed time between two frames while a
+	// device is plugged in: two frame periods.
+	maxFrameGap = 2 * framePeriod
+	// minWindowFrames is the fewest frames allowed in any 1-second window.
+	minWindowFrames = 43
+	// replugResume bounds the time from a replug to the first frame.
+	replugResume = time.Second
+	// shutdownBudget is the protocol's bound on a graceful shutdown.
+	shutdownBudget = 5 * time.Second
+	// reapBound is how long a half-open connection may stay open on the
+	// server: dmxd's pong wait (30 s) plus its write deadline margin.
+	reapBound = 35 * time.Second
+	// maxOwners caps the clients that own channels; each owns ownedPer.
+	maxOwners = 32
+	ownedPer  = 8
+	// noiseFirst is the first channel of universes 1 and 2 that non-owner
+	// traffic may touch; owners use channels below it.
+	noiseFirst = 257
+	// ackTimeout bounds the wait for an ack or a state.
+	ackTimeout = 10 * time.Second
+	// maxOwnerFade is the longest fade an owner starts.
+	maxOwnerFade = 800 * time.Millisecond
+)
+
+// Config is one chaos run.
+type Config struct {
+	// Bin is a prebuilt dmxd; empty builds cmd/dmxd into Dir.
+	Bin string
+	// Dir holds the build, the state file and the pty links; empty makes
+	// a temporary directory that is removed afterwards.
+	Dir string
+	// Conns is the number of client slots: concurrent connections.
+	Conns int
+	// Duration is how long the clients run.
+	Duration time.Duration
+	// Seed makes every random decision reproducible.
+	Seed uint64
+	// Universes dmxd runs (at least 3): 1 on a pty that is unplugged and
+	// replugged, 2 on a steady pty, the rest on the null output.
+	Universes int
+	// ConnRate is dmxd's --conn-rate, low so that floods are cheap.
+	ConnRate int
+	// UpdateBudget bounds the server messages per second the valid
+	// traffic may cause: every frame with a change sends one update to
+	// every client, so the command rate is UpdateBudget / Conns.
+	UpdateBudget int
+	// Unplug and Restart switch the two faults on.
+	Unplug, Restart bool
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// DefaultConfig is the full run of just chaos.
+func DefaultConfig() Config {
+	return Config{
+		Conns:        5000,
+		Duration:     60 * time.Second,
+		Seed:         1,
+		Universes:    3,
+		ConnRate:     50,
+		UpdateBudget: 20000,
+		Unplug:       true,
+		Restart:      true,
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Conns < 20 {
+		errs = append(errs, fmt.Errorf("conns %d: want at least 20", c.Conns))
+	}
+	if c.Duration < 5*time.Second {
+		errs = append(errs, fmt.Errorf("duration %v: want at least 5s", c.Duration))
+	}
+	if c.Universes < 3 {
+		errs = append(errs, fmt.Errorf("universes %d: want at least 3", c.Universes))
+	}
+	if c.ConnRate < 10 {
+		errs = append(errs, fmt.Errorf("conn-rate %d: want at least 10 (owners send up to 5/s)", c.ConnRate))
+	}
+	if c.UpdateBudget <= 0 {
+		c.UpdateBudget = DefaultConfig().UpdateBudget
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return errors.Join(errs...)
+}
+
+// cmdRate is the aggregate rate of level-changing commands.
+func (c *Config) cmdRate() float64 {
+	r := float64(c.UpdateBudget) / float64(c.Conns)
+	return min(max(r, 4), 200)
+}
+
+// owners is how many clients own channels.
+func (c *Config) owners() int {
+	return min(max(c.Conns/40, 4), maxOwners)
+}

@@ -1,0 +1,135 @@
+package harness
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dmxd/dmxd/test/testkit"
+)
+
+// frameLog records every frame decoded on the ptys of one universe (one
+// pty after another across replugs) and the intervals in which the device
+// was plugged in and dmxd running: frames must flow steadily inside them.
+type frameLog struct {
+	universe int
+	mu       sync.Mutex
+	frames   []testkit.Frame
+	marks    []mark
+	wg       sync.WaitGroup
+}
+
+// mark opens (up) or closes (!up) a plugged-in interval at a moment.
+type mark struct {
+	at time.Time
+	up bool
+}
+
+// follow records the frames of p until its master is closed.
+func (l *frameLog) follow(p *testkit.PTY) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for {
+			select {
+			case f := <-p.Frames():
+				l.mu.Lock()
+				l.frames = append(l.frames, f)
+				l.mu.Unlock()
+			case <-p.Done():
+				return
+			}
+		}
+	}()
+}
+
+// up marks that the device is plugged in and dmxd running from at.
+func (l *frameLog) up(at time.Time) { l.mark(mark{at: at, up: true}) }
+
+// down marks the end of a plugged-in interval.
+func (l *frameLog) down(at time.Time) { l.mark(mark{at: at}) }
+
+func (l *frameLog) mark(m mark) {
+	l.mu.Lock()
+	l.marks = append(l.marks, m)
+	l.mu.Unlock()
+}
+
+// firstAfter polls for the first frame that arrived after t.
+func (l *frameLog) firstAfter(t time.Time, timeout time.Duration) (testkit.Frame, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		l.mu.Lock()
+		for i := len(l.frames) - 1; i >= 0 && l.frames[i].At.After(t); i-- {
+			if i == 0 || !l.frames[i-1].At.After(t) {
+				f := l.frames[i]
+				l.mu.Unlock()
+				return f, nil
+			}
+		}
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			return testkit.Frame{}, fmt.Errorf("universe %d: no frame within %v", l.universe, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// analyse measures every plugged-in interval: frames per whole 1-second
+// window from its first frame, and gaps between consecutive frames.
+func (l *frameLog) analyse(st *stats) OutputStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := OutputStats{Universe: l.universe, Frames: len(l.frames), MinWindowFrames: -1}
+	for i := 0; i < len(l.marks); i++ {
+		if !l.marks[i].up {
+			continue
+		}
+		start := l.marks[i].at
+		end := time.Time{}
+		if i+1 < len(l.marks) && !l.marks[i+1].up {
+			end = l.marks[i+1].at
+		}
+		if end.IsZero() {
+			st.violate("universe %d: plugged-in interval from %s never closed", l.universe, start.Format("15:04:05.000"))
+			continue
+		}
+		var in []time.Time
+		for _, f := range l.frames {
+			if !f.At.Before(start) && !f.At.After(end) {
+				in = append(in, f.At)
+			}
+		}
+		if len(in) == 0 {
+			st.violate("universe %d: no frame between %s and %s", l.universe, start.Format("15:04:05.000"), end.Format("15:04:05.000"))
+			continue
+		}
+		for j := 1; j < len(in); j++ {
+			gap := in[j].Sub(in[j-1])
+			if gap > out.MaxGap {
+				out.MaxGap = gap
+			}
+			if gap > maxFrameGap {
+				st.violate("universe %d: %v without a frame at %s (bound %v)", l.universe, gap.Round(100*time.Microsecond), in[j-1].Format("15:04:05.000"), maxFrameGap.Round(100*time.Microsecond))
+			}
+		}
+		j := 0
+		for w := in[0]; !w.Add(time.Second).After(end); w = w.Add(time.Second) {
+			n := 0
+			for j < len(in) && in[j].Before(w) {
+				j++
+			}
+			for k := j; k < len(in) && in[k].Before(w.Add(time.Second)); k++ {
+				n++
+			}
+			out.Windows++
+			if out.MinWindowFrames < 0 || n < out.MinWindowFrames {
+				out.MinWindowFrames = n
+			}
+			if n < minWindowFrames {
+				st.violate("universe %d: %d frames in the second from %s (want ≥ %d)", l.universe, n, w.Format("15:04:05.000"), minWindowFrames)
+			}
+		}
+	}
+	return out
+}
