@@ -1,8 +1,19 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+)
+
+// Slow clients: a client whose queue is full is "behind". Its updates and
+// states are dropped (it gets a fresh state per universe when it catches
+// up); acks, errors and output states are held, up to maxHeld. A client
+// behind for longer than SlowClientTimeout is closed with 1013.
+const (
+	SlowClientTimeout = 5 * time.Second
+	maxHeld           = 1024
 )
 
 // WebSocket close codes used by the connection actor.
@@ -25,6 +36,9 @@ type connectionActor struct {
 	universes []*actor.PID // index u-1
 	closeCode int          // the close code sent when the actor stops
 	closeText string
+	behind    bool      // the client's queue overflowed; see Drained
+	since     time.Time // when it fell behind
+	held      []any     // acks, errors and output states held while behind
 	log       zerolog.Logger
 }
 
@@ -53,16 +67,46 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error:
 		c.send(m)
+	case *Drained:
+		c.catchUp(ctx)
 	case *actor.Stopping:
 		c.peer.Close(c.closeCode, c.closeText)
 	}
 }
 
-// send queues msg for the client. A client whose queue is full is too slow
-// to follow the show: it is closed with 1013 rather than let it hold
-// memory or delay anyone else.
+// send queues msg for the client, or holds it while the client is behind.
 func (c *connectionActor) send(msg any) {
-	if !c.peer.Send(msg) {
-		c.peer.Close(CloseTryAgain, "too slow to read updates")
+	if !c.behind {
+		if c.peer.Send(msg) {
+			return
+		}
+		c.behind, c.since = true, time.Now()
+		c.log.Debug().Msg("client fell behind")
+	}
+	switch msg.(type) {
+	case *State, *Update, *Blackout:
+		// Replaced by a fresh state when the client catches up.
+	default:
+		c.held = append(c.held, msg)
+	}
+	if len(c.held) > maxHeld || time.Since(c.since) > SlowClientTimeout {
+		c.closeCode, c.closeText = CloseTryAgain, "too slow to read updates"
+		c.peer.Close(c.closeCode, c.closeText)
+	}
+}
+
+// catchUp sends what was held back and a fresh state of every universe.
+func (c *connectionActor) catchUp(ctx actor.Context) {
+	if !c.behind {
+		return
+	}
+	c.behind = false
+	held := c.held
+	c.held = nil
+	for _, m := range held {
+		c.send(m)
+	}
+	for i, u := range c.universes {
+		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: KindGet, Universe: i + 1}})
 	}
 }

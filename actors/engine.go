@@ -31,10 +31,12 @@ type Config struct {
 	// Outputs patches universes to drivers; unpatched universes get dmx.Null.
 	Outputs map[int]dmx.Driver
 	// Restore holds saved states loaded into the universes at start.
-	Restore []Snapshot
-	// OnChange, when set, is called by a universe actor whenever its levels
-	// or blackout change. It must not block.
-	OnChange func(universe int)
+	Restore []dmx.UniverseState
+	// StatePath, when set, is the state file the engine saves levels to
+	// (at most once every SaveInterval while they change, and at Stop).
+	StatePath string
+	// SaveInterval defaults to DefaultSaveInterval.
+	SaveInterval time.Duration
 	// Version is reported in hello messages.
 	Version string
 	// Log receives the engine's and the actor system's logs.
@@ -47,6 +49,7 @@ type Engine struct {
 	cfg       Config
 	sys       *actor.ActorSystem
 	hello     *Hello
+	saver     *saver
 	lobby     *actor.PID
 	universes []*actor.PID
 	outputs   []*actor.PID
@@ -77,6 +80,9 @@ func Start(cfg Config) (*Engine, error) {
 			Merge:     cfg.Merge.String(),
 		},
 	}
+	if cfg.StatePath != "" {
+		e.saver = newSaver(cfg.StatePath, cfg.SaveInterval, e.Snapshots, cfg.Log)
+	}
 	period := time.Second / time.Duration(cfg.Rate)
 	for u := 1; u <= cfg.Universes; u++ {
 		drv := cfg.Outputs[u]
@@ -91,7 +97,6 @@ func Start(cfg Config) (*Engine, error) {
 		// the output reports reaches a universe that already runs.
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
-		onChange := cfg.OnChange
 		uu := &universeActor{
 			number:  u,
 			period:  period,
@@ -103,8 +108,8 @@ func Start(cfg Config) (*Engine, error) {
 			log:     log,
 			tickMsg: &tick{},
 		}
-		if onChange != nil {
-			uu.onChange = func() { onChange(u) }
+		if e.saver != nil {
+			uu.onChange = e.saver.markDirty
 		}
 		for _, s := range cfg.Restore {
 			if s.Universe == u {
@@ -135,6 +140,9 @@ func Start(cfg Config) (*Engine, error) {
 		return actor.PropsFromProducer(func() actor.Actor {
 			return &connectionActor{peer: p, hello: e.hello, universes: e.universes, log: cfg.Log}
 		})
+	}
+	if e.saver != nil {
+		go e.saver.run()
 	}
 	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &lobbyActor{newConn: newConn}
@@ -173,14 +181,14 @@ func (e *Engine) Health() ([]OutputHealth, error) {
 }
 
 // Snapshots returns the levels and blackout of every universe.
-func (e *Engine) Snapshots() ([]Snapshot, error) {
-	ss := make([]Snapshot, 0, len(e.universes))
+func (e *Engine) Snapshots() ([]dmx.UniverseState, error) {
+	ss := make([]dmx.UniverseState, 0, len(e.universes))
 	for _, u := range e.universes {
 		res, err := e.sys.Root.RequestFuture(u, &snapshotQuery{}, requestTimeout).Result()
 		if err != nil {
 			return nil, fmt.Errorf("universe snapshot: %w", err)
 		}
-		ss = append(ss, *res.(*Snapshot))
+		ss = append(ss, *res.(*dmx.UniverseState))
 	}
 	return ss, nil
 }
@@ -197,14 +205,22 @@ func (e *Engine) CloseConnections(code int, reason string) error {
 	return nil
 }
 
-// Stop sends a final frame on every output, then stops the universes and
-// the outputs, in that order. Call CloseConnections (and save state) first.
+// Stop sends a final frame on every output, saves the state file, then
+// stops the universes and the outputs, in that order. Call
+// CloseConnections first.
 func (e *Engine) Stop() error {
 	var errs []error
 	for _, u := range e.universes {
 		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {
 			errs = append(errs, fmt.Errorf("final frame: %w", err))
 		}
+	}
+	if e.saver != nil {
+		if err := e.saver.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, u := range e.universes {
 		if err := e.sys.Root.PoisonFuture(u).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop universe: %w", err))
 		}

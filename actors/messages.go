@@ -38,7 +38,8 @@ type Command struct {
 // transport. Its methods never block and are safe for concurrent use.
 type Peer interface {
 	// Send queues a server message; it returns false when the queue is full
-	// or the connection is closing.
+	// or the connection is closing. After a false, the transport delivers
+	// *Drained to the connection actor once the client has read its queue.
 	Send(msg any) bool
 	// Close closes the connection with a WebSocket close code; later calls
 	// do nothing.
@@ -64,6 +65,10 @@ type Closed struct {
 // Failed reports that the connection broke (onError).
 type Failed struct{ Err error }
 
+// Drained reports that a client which had fallen behind has read its whole
+// queue; the actor resends what it held back.
+type Drained struct{}
+
 // CloseConn asks a connection actor to close its client with Code.
 type CloseConn struct {
 	Code   int
@@ -77,6 +82,7 @@ func (*Refused) IgnoreDeadLetterLogging()   {}
 func (*Closed) IgnoreDeadLetterLogging()    {}
 func (*Failed) IgnoreDeadLetterLogging()    {}
 func (*CloseConn) IgnoreDeadLetterLogging() {}
+func (*Drained) IgnoreDeadLetterLogging()   {}
 
 // Server messages, sent to clients through Peer.Send. They are never
 // modified after they are sent.

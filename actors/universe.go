@@ -24,20 +24,13 @@ type (
 	// flush asks for a final frame now and is answered with flushed.
 	flush   struct{}
 	flushed struct{}
-	// snapshotQuery is answered with a Snapshot.
+	// snapshotQuery is answered with a *dmx.UniverseState.
 	snapshotQuery struct{}
 )
 
 func (*attach) IgnoreDeadLetterLogging() {}
 func (*apply) IgnoreDeadLetterLogging()  {}
 func (*tick) IgnoreDeadLetterLogging()   {}
-
-// Snapshot is a universe's levels and blackout at one moment.
-type Snapshot struct {
-	Universe int
-	Values   dmx.Frame
-	Blackout bool
-}
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
@@ -98,10 +91,7 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.render(ctx)
 		ctx.Respond(&flushed{})
 	case *snapshotQuery:
-		ctx.Respond(&Snapshot{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
-	case *Snapshot:
-		u.mixer.Load(&m.Values)
-		u.blackout = m.Blackout
+		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
 	}
 }
 

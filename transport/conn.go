@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,7 +25,9 @@ type conn struct {
 	closed chan struct{} // closed by Close: the write pump says goodbye
 	gone   chan struct{} // closed when the read pump ends
 	once   sync.Once
-	code   int // close code, written before closed is closed
+	pid    *actor.PID  // the connection actor, set before the pumps start
+	behind atomic.Bool // a Send found the queue full; Drained is owed
+	code   int         // close code, written before closed is closed
 	reason string
 	log    zerolog.Logger
 }
@@ -52,6 +55,7 @@ func (c *conn) Send(msg any) bool {
 	case c.out <- msg:
 		return true
 	default:
+		c.behind.Store(true)
 		return false
 	}
 }
@@ -69,7 +73,8 @@ func (c *conn) Close(code int, reason string) {
 // lifecycle messages for the connection actor. It decodes and rate-limits
 // commands here, so that neither the actor nor the universes spend time on
 // malformed or excess input.
-func (c *conn) readPump(pid *actor.PID) {
+func (c *conn) readPump() {
+	pid := c.pid
 	defer close(c.gone)
 	cfg := &c.srv.cfg
 	var lim *rate.Limiter
@@ -146,6 +151,9 @@ func (c *conn) writePump() {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
 				return
+			}
+			if len(c.out) == 0 && c.behind.CompareAndSwap(true, false) {
+				c.srv.eng.Deliver(c.pid, &actors.Drained{})
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {

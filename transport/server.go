@@ -185,6 +185,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.conns.Add(-1)
 		return
 	}
+	c.pid = pid
 	s.pumps.Add(2)
 	go func() {
 		defer s.pumps.Done()
@@ -193,7 +194,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)
-		c.readPump(pid)
+		c.readPump()
 	}()
 }
 

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
+	"github.com/dmxd/dmxd/transport"
 )
 
 // config is everything the command line and the environment set.
@@ -26,6 +30,7 @@ type config struct {
 	origins   []string
 	maxConns  int
 	connRate  int
+	ping      time.Duration
 	logLevel  zerolog.Level
 	logFormat string // "console", "json" or "" (console on a terminal)
 }
@@ -68,11 +73,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&origins, "origins", "", "comma-separated allowed Origin values")
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
+	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--max-conns N] [--conn-rate N] [--log-level L] [--log-format F]")
+			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--max-conns N] [--conn-rate N] [--ping-interval D] [--log-level L] [--log-format F]")
 		}
 		return c, err
 	}
@@ -122,6 +128,15 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if c.connRate < 0 {
 		return c, fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", c.connRate)
+	}
+	if c.ping < 100*time.Millisecond {
+		return c, fmt.Errorf("--ping-interval %v must be at least 100ms", c.ping)
+	}
+	if c.state != "" {
+		dir := filepath.Dir(c.state)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return c, fmt.Errorf("--state %q: directory %s does not exist", c.state, dir)
+		}
 	}
 	if len(outputs) == 0 {
 		outputs = outputList{"1=null"}

@@ -75,11 +75,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.listen, err)
 	}
+	restored, savePath := restoreState(cfg.state, cfg.universes, log)
 	eng, err := actors.Start(actors.Config{
 		Universes: cfg.universes,
 		Rate:      cfg.rate,
 		Merge:     cfg.merge,
 		Outputs:   cfg.outputs,
+		Restore:   restored,
+		StatePath: savePath,
 		Version:   version,
 		Log:       log,
 	})
@@ -88,11 +91,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	srv := transport.NewServer(eng, transport.Config{
-		Token:    cfg.token,
-		Origins:  cfg.origins,
-		MaxConns: cfg.maxConns,
-		ConnRate: cfg.connRate,
-		Log:      log,
+		Token:      cfg.token,
+		Origins:    cfg.origins,
+		MaxConns:   cfg.maxConns,
+		ConnRate:   cfg.connRate,
+		PingPeriod: cfg.ping,
+		PongWait:   2 * cfg.ping,
+		Log:        log,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	addr := ln.Addr().String()
