@@ -7,7 +7,13 @@ import (
 	"time"
 
 	"github.com/dmxd/dmxd/test/chaos/harness"
+	"github.com/dmxd/dmxd/test/testkit"
 )
+
+func TestMain(m *testing.M) {
+	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
+	os.Exit(m.Run())
+}
 
 // TestShortChaosRun is the chaos harness at CI size: 300 client slots for
 // 10 s with the device unplugged and dmxd restarted mid-run. Every
@@ -46,5 +52,4 @@ func TestBadFlagExits2(t *testing.T) {
 	if code := run([]string{"extra"}, &out, &errb); code != 2 {
 		t.Errorf("exit %d, want 2", code)
 	}
-	_ = os.Stderr
 }

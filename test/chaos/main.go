@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/dmxd/dmxd/test/chaos/harness"
+	"github.com/dmxd/dmxd/test/testkit"
 )
 
 func main() {
+	testkit.RunRecorderIfAsked()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -32,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Universes, "universes", cfg.Universes, "universes (at least 3: 1 and 2 on ptys, the rest null)")
 	fs.IntVar(&cfg.ConnRate, "conn-rate", cfg.ConnRate, "dmxd --conn-rate")
 	fs.IntVar(&cfg.UpdateBudget, "update-budget", cfg.UpdateBudget, "server messages per second the valid traffic may cause")
+	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "dmxd --ping-interval (half-open clients are checked after twice that)")
 	fs.BoolVar(&cfg.Unplug, "unplug", cfg.Unplug, "unplug and replug universe 1's device mid-run")
 	fs.BoolVar(&cfg.Restart, "restart", cfg.Restart, "restart dmxd with SIGTERM mid-run")
 	report := fs.String("report", "", "also write the summary as JSON to this file")

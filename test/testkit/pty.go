@@ -48,24 +48,9 @@ func NewRawPTY() (*PTY, error) {
 }
 
 func newPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	p, err := openPTY(decode)
 	if err != nil {
-		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
-	}
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("unlock pty: %w", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("pty number: %w", err)
-	}
-	p := &PTY{
-		master: os.NewFile(uintptr(fd), "/dev/ptmx"),
-		Path:   fmt.Sprintf("/dev/pts/%d", n),
-		frames: make(chan Frame, 4096),
-		done:   make(chan struct{}),
+		return nil, err
 	}
 	go func() {
 		defer close(p.done)
@@ -80,6 +65,29 @@ func newPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
 		p.mu.Unlock()
 	}()
 	return p, nil
+}
+
+// openPTY opens a pty pair without reading the master yet.
+func openPTY(_ func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("pty number: %w", err)
+	}
+	return &PTY{
+		master: os.NewFile(uintptr(fd), "/dev/ptmx"),
+		Path:   fmt.Sprintf("/dev/pts/%d", n),
+		frames: make(chan Frame, 4096),
+		done:   make(chan struct{}),
+	}, nil
 }
 
 // eioRetryReader reads the master, waiting while no slave is open (the
@@ -128,44 +136,20 @@ func (p *PTY) Replug() (*PTY, error) {
 	if err := p.Close(); err != nil {
 		return nil, fmt.Errorf("close master: %w", err)
 	}
-	return PlugIn(p.Link)
-}
-
-// Unplug closes p's master and removes its link, as when a USB interface
-// is pulled out: the device node vanishes. PlugIn brings a new one back.
-func (p *PTY) Unplug() error {
-	if err := p.Close(); err != nil {
-		return fmt.Errorf("close master: %w", err)
-	}
-	if err := os.Remove(p.Link); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove link: %w", err)
-	}
-	return nil
-}
-
-// PlugIn opens a new pty and points link at it atomically (the link may
-// exist or not).
-func PlugIn(link string) (*PTY, error) {
 	q, err := NewPTY()
 	if err != nil {
 		return nil, err
 	}
-	q.Link = link
-	tmp := link + ".new"
-	_ = os.Remove(tmp)
+	q.Link = p.Link
+	tmp := p.Link + ".new"
 	if err := os.Symlink(q.Path, tmp); err != nil {
-		_ = q.Close()
 		return nil, fmt.Errorf("symlink: %w", err)
 	}
-	if err := os.Rename(tmp, link); err != nil {
-		_ = q.Close()
+	if err := os.Rename(tmp, q.Link); err != nil {
 		return nil, fmt.Errorf("rename link: %w", err)
 	}
 	return q, nil
 }
-
-// Done is closed when the decoder has ended (the master was closed).
-func (p *PTY) Done() <-chan struct{} { return p.done }
 
 // WaitFrame returns the first frame for which ok returns true, or an error
 // after timeout.

@@ -460,10 +460,17 @@ func (h *harness) flood(ctx context.Context, rng *rand.Rand) {
 	if s == nil {
 		return
 	}
+	// A burst of twice the rate is allowed, then MaxRateStrikes refusals
+	// in a row close the connection: burstAtOnce is comfortably more.
+	// After it the flood goes on at one command per millisecond.
+	burstAtOnce := 4*h.cfg.ConnRate + 200
 	const most = 5000
 	u := 3 + rng.IntN(h.cfg.Universes-2)
 	sent := 0
 	for ; sent < most; sent++ {
+		if sent > burstAtOnce {
+			time.Sleep(time.Millisecond)
+		}
 		select {
 		case <-s.done:
 		default:
@@ -536,7 +543,7 @@ func (h *harness) halfOpen(ctx context.Context, rng *rand.Rand) {
 		return
 	}
 	defer ws.Close()
-	wait := reapBound + time.Duration(rng.IntN(3000))*time.Millisecond
+	wait := h.reapBound() + time.Duration(rng.IntN(1000))*time.Millisecond
 	if time.Until(h.end) < wait {
 		sleepCtx(ctx, h.lifetime(rng, 0.05, 0.2))
 		h.st.add("halfopen.unverified")

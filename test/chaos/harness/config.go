@@ -32,9 +32,6 @@ const (
 	replugResume = time.Second
 	// shutdownBudget is the protocol's bound on a graceful shutdown.
 	shutdownBudget = 5 * time.Second
-	// reapBound is how long a half-open connection may stay open on the
-	// server: dmxd's pong wait (30 s) plus its write deadline margin.
-	reapBound = 35 * time.Second
 	// maxOwners caps the clients that own channels; each owns ownedPer.
 	maxOwners = 32
 	ownedPer  = 8
@@ -69,6 +66,9 @@ type Config struct {
 	// traffic may cause: every frame with a change sends one update to
 	// every client, so the command rate is UpdateBudget / Conns.
 	UpdateBudget int
+	// PingInterval is dmxd's --ping-interval: a client silent for twice
+	// that is dropped, so half-open connections are reaped within it.
+	PingInterval time.Duration
 	// Unplug and Restart switch the two faults on.
 	Unplug, Restart bool
 	// Log receives progress lines; nil discards them.
@@ -84,6 +84,7 @@ func DefaultConfig() Config {
 		Universes:    3,
 		ConnRate:     50,
 		UpdateBudget: 20000,
+		PingInterval: 2 * time.Second,
 		Unplug:       true,
 		Restart:      true,
 	}
@@ -106,6 +107,9 @@ func (c *Config) validate() error {
 	if c.UpdateBudget <= 0 {
 		c.UpdateBudget = DefaultConfig().UpdateBudget
 	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultConfig().PingInterval
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -117,6 +121,10 @@ func (c *Config) cmdRate() float64 {
 	r := float64(c.UpdateBudget) / float64(c.Conns)
 	return min(max(r, 4), 200)
 }
+
+// reapBound is how long a half-open connection may stay open on the
+// server: twice the ping interval, and some margin for a busy machine.
+func (h *harness) reapBound() time.Duration { return 2*h.cfg.PingInterval + 3*time.Second }
 
 // owners is how many clients own channels.
 func (c *Config) owners() int {

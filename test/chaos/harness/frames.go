@@ -25,8 +25,14 @@ type mark struct {
 	up bool
 }
 
-// follow records the frames of p until its master is closed.
-func (l *frameLog) follow(p *testkit.PTY) {
+// source is a device whose frames a frameLog follows.
+type source interface {
+	Frames() <-chan testkit.Frame
+	Done() <-chan struct{}
+}
+
+// follow records the frames of p until it is unplugged.
+func (l *frameLog) follow(p source) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -37,7 +43,16 @@ func (l *frameLog) follow(p *testkit.PTY) {
 				l.frames = append(l.frames, f)
 				l.mu.Unlock()
 			case <-p.Done():
-				return
+				for {
+					select {
+					case f := <-p.Frames():
+						l.mu.Lock()
+						l.frames = append(l.frames, f)
+						l.mu.Unlock()
+					default:
+						return
+					}
+				}
 			}
 		}
 	}()

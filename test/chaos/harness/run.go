@@ -44,7 +44,7 @@ type harness struct {
 	proc           atomic.Pointer[testkit.Process]
 	procs          []*testkit.Process
 	logs           map[int]*frameLog // universes 1 and 2
-	pty1, pty2     *testkit.PTY
+	pty1, pty2     *testkit.Device
 	ctl            *session // the harness's own desk
 	http           *http.Client
 	peakConns      atomic.Int64
@@ -129,19 +129,19 @@ func (h *harness) run() error {
 		h.bin = b
 	}
 	var err error
-	if h.pty1, err = testkit.NewLinkedPTY(h.dir); err != nil {
+	h.link = filepath.Join(h.dir, "ttyDMX1")
+	if h.pty1, err = testkit.StartDevice(h.link); err != nil {
 		return err
 	}
-	h.link = h.pty1.Link
 	defer func() {
-		_ = h.pty1.Close()
+		_ = h.pty1.Unplug()
 		h.logs[1].wg.Wait()
 	}()
-	if h.pty2, err = testkit.NewPTY(); err != nil {
+	if h.pty2, err = testkit.StartDevice(filepath.Join(h.dir, "ttyDMX2")); err != nil {
 		return err
 	}
 	defer func() {
-		_ = h.pty2.Close()
+		_ = h.pty2.Unplug()
 		h.logs[2].wg.Wait()
 	}()
 	h.logs[1].follow(h.pty1)
@@ -149,10 +149,11 @@ func (h *harness) run() error {
 	h.args = []string{
 		"--universes", strconv.Itoa(cfg.Universes),
 		"--output", "1=enttec-pro:" + h.link,
-		"--output", "2=enttec-pro:" + h.pty2.Path,
+		"--output", "2=enttec-pro:" + h.pty2.Link,
 		"--state", filepath.Join(h.dir, "state.json"),
 		"--conn-rate", strconv.Itoa(cfg.ConnRate),
 		"--max-conns", strconv.Itoa(cfg.Conns + storm + 1000),
+		"--ping-interval", h.cfg.PingInterval.String(),
 		"--log-level", "info",
 	}
 	if err := h.startDMXD("127.0.0.1:0"); err != nil {
@@ -483,7 +484,7 @@ func (h *harness) unplug(window time.Duration) {
 		h.st.violate("unplugged: want /healthz 503: %v", err)
 	}
 	time.Sleep(time.Until(at.Add(window)))
-	q, err := testkit.PlugIn(h.link)
+	q, err := testkit.StartDevice(h.link)
 	if err != nil {
 		h.st.violate("replug: %v", err)
 		return

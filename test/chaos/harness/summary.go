@@ -11,8 +11,12 @@ import (
 	"time"
 )
 
-// maxViolations is how many violations are kept word for word.
-const maxViolations = 200
+// maxViolations is how many violations are kept word for word, at most
+// examplesPerKind of each kind (same format string).
+const (
+	maxViolations   = 200
+	examplesPerKind = 5
+)
 
 // OutputStats are the frame measurements of one pty output.
 type OutputStats struct {
@@ -62,9 +66,10 @@ type stats struct {
 	counts                                    map[string]int64
 	violations                                []string
 	nviol                                     int
+	byFormat                                  map[string]int
 }
 
-func newStats() *stats { return &stats{counts: map[string]int64{}} }
+func newStats() *stats { return &stats{counts: map[string]int64{}, byFormat: map[string]int{}} }
 
 // add counts one event of kind.
 func (s *stats) add(kind string) {
@@ -79,8 +84,11 @@ func (s *stats) violate(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nviol++
-	if len(s.violations) < maxViolations {
+	s.byFormat[format]++
+	if s.byFormat[format] <= examplesPerKind && len(s.violations) < maxViolations {
 		s.violations = append(s.violations, time.Now().Format("15:04:05.000")+" "+msg)
+	} else if s.byFormat[format] == examplesPerKind+1 {
+		s.violations = append(s.violations, fmt.Sprintf("(more like the above: %q)", format))
 	}
 }
 
