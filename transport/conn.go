@@ -113,8 +113,11 @@ func (c *conn) readPump() {
 			}
 			strikes++
 			if strikes > MaxRateStrikes {
-				c.Close(actors.ClosePolicy, "rate limit exceeded")
-				c.srv.eng.Deliver(pid, &actors.Closed{Code: actors.ClosePolicy, Text: "rate limit exceeded"})
+				// The actor closes the client after the rate_limited errors
+				// queued before this (its mailbox keeps their order); until
+				// the write pump closes the socket, input is discarded.
+				c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.ClosePolicy, Reason: "rate limit exceeded"})
+				c.discard()
 				return
 			}
 			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)})
@@ -160,6 +163,7 @@ func (c *conn) writePump() {
 				return
 			}
 		case <-c.closed:
+			c.flush(buf)
 			c.writeClose()
 			// Give the client a moment to answer the close frame.
 			select {
@@ -175,6 +179,36 @@ func (c *conn) writePump() {
 				c.writeClose()
 			default:
 			}
+			return
+		}
+	}
+}
+
+// discard reads and drops client frames until the socket fails or is
+// closed by the write pump.
+func (c *conn) discard() {
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// flush writes the messages still queued when the connection is closed
+// (the rate_limited errors before a 1008, say), within closeGrace.
+func (c *conn) flush(buf []byte) {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(closeGrace))
+	for {
+		select {
+		case msg := <-c.out:
+			var err error
+			if buf, err = AppendMessage(buf[:0], msg); err != nil {
+				continue
+			}
+			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+				return
+			}
+		default:
 			return
 		}
 	}
