@@ -25,3 +25,7 @@ test: lint
 lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
+
+# Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
+chaos *ARGS: build
+    go run ./test/chaos -bin {{bin}} {{ARGS}}

@@ -17,7 +17,10 @@ func TestMain(m *testing.M) {
 
 // TestShortChaosRun is the chaos harness at CI size: 300 client slots for
 // 10 s with the device unplugged and dmxd restarted mid-run. Every
-// invariant of the full run applies.
+// invariant of the full run applies, except that the frame timing is held
+// to sanity bounds (≥ 30 frames in every second, no gap over 250 ms): this
+// test runs under -race on a shared 2-core machine, and the timing claim
+// itself (43 Hz, no gap over two frame periods) is what just chaos checks.
 func TestShortChaosRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run skipped in -short mode")
@@ -26,6 +29,10 @@ func TestShortChaosRun(t *testing.T) {
 	cfg.Conns = 300
 	cfg.Duration = 10 * time.Second
 	cfg.Seed = 42
+	cfg.PingInterval = time.Second // half-open clients are reaped within the run
+	cfg.UpdateBudget = 6000        // moderate: the harness runs under -race
+	cfg.MinWindowFrames = 30
+	cfg.MaxFrameGap = 250 * time.Millisecond
 	cfg.Dir = t.TempDir()
 	var log strings.Builder
 	cfg.Log = &log

@@ -23,11 +23,6 @@ import (
 const (
 	// framePeriod is one output frame at dmxd's default 44 Hz.
 	framePeriod = time.Second / 44
-	// maxFrameGap is the longest allowed time between two frames while a
-	// device is plugged in: two frame periods.
-	maxFrameGap = 2 * framePeriod
-	// minWindowFrames is the fewest frames allowed in any 1-second window.
-	minWindowFrames = 43
 	// replugResume bounds the time from a replug to the first frame.
 	replugResume = time.Second
 	// shutdownBudget is the protocol's bound on a graceful shutdown.
@@ -69,6 +64,12 @@ type Config struct {
 	// PingInterval is dmxd's --ping-interval: a client silent for twice
 	// that is dropped, so half-open connections are reaped within it.
 	PingInterval time.Duration
+	// MinWindowFrames is the fewest frames allowed in any 1-second window
+	// while a device is plugged in, and MaxFrameGap the longest time
+	// between two frames. The full run holds dmxd to 43 and two frame
+	// periods; the short run in go test uses sanity bounds (see there).
+	MinWindowFrames int
+	MaxFrameGap     time.Duration
 	// Unplug and Restart switch the two faults on.
 	Unplug, Restart bool
 	// Log receives progress lines; nil discards them.
@@ -85,6 +86,10 @@ func DefaultConfig() Config {
 		ConnRate:     50,
 		UpdateBudget: 20000,
 		PingInterval: 2 * time.Second,
+		// The lights never stutter: ≥ 43 Hz in every second, no gap
+		// over two frame periods.
+		MinWindowFrames: 43,
+		MaxFrameGap:     2 * framePeriod,
 		Unplug:       true,
 		Restart:      true,
 	}
@@ -106,6 +111,12 @@ func (c *Config) validate() error {
 	}
 	if c.UpdateBudget <= 0 {
 		c.UpdateBudget = DefaultConfig().UpdateBudget
+	}
+	if c.MinWindowFrames <= 0 {
+		c.MinWindowFrames = DefaultConfig().MinWindowFrames
+	}
+	if c.MaxFrameGap <= 0 {
+		c.MaxFrameGap = DefaultConfig().MaxFrameGap
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultConfig().PingInterval

@@ -92,7 +92,7 @@ func (l *frameLog) firstAfter(t time.Time, timeout time.Duration) (testkit.Frame
 
 // analyse measures every plugged-in interval: frames per whole 1-second
 // window from its first frame, and gaps between consecutive frames.
-func (l *frameLog) analyse(st *stats) OutputStats {
+func (l *frameLog) analyse(st *stats, minFrames int, maxGap time.Duration) OutputStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := OutputStats{Universe: l.universe, Frames: len(l.frames), MinWindowFrames: -1}
@@ -124,8 +124,8 @@ func (l *frameLog) analyse(st *stats) OutputStats {
 			if gap > out.MaxGap {
 				out.MaxGap = gap
 			}
-			if gap > maxFrameGap {
-				st.violate("universe %d: %v without a frame at %s (bound %v)", l.universe, gap.Round(100*time.Microsecond), in[j-1].Format("15:04:05.000"), maxFrameGap.Round(100*time.Microsecond))
+			if gap > maxGap {
+				st.violate("universe %d: %v without a frame at %s (bound %v)", l.universe, gap.Round(100*time.Microsecond), in[j-1].Format("15:04:05.000"), maxGap.Round(100*time.Microsecond))
 			}
 		}
 		j := 0
@@ -141,8 +141,8 @@ func (l *frameLog) analyse(st *stats) OutputStats {
 			if out.MinWindowFrames < 0 || n < out.MinWindowFrames {
 				out.MinWindowFrames = n
 			}
-			if n < minWindowFrames {
-				st.violate("universe %d: %d frames in the second from %s (want ≥ %d)", l.universe, n, w.Format("15:04:05.000"), minWindowFrames)
+			if n < minFrames {
+				st.violate("universe %d: %d frames in the second from %s (want ≥ %d)", l.universe, n, w.Format("15:04:05.000"), minFrames)
 			}
 		}
 	}

@@ -260,7 +260,7 @@ func (h *harness) run() error {
 	}
 	h.stopDMXD("final")
 	for _, u := range []int{1, 2} {
-		h.sum.Outputs = append(h.sum.Outputs, h.logs[u].analyse(h.st))
+		h.sum.Outputs = append(h.sum.Outputs, h.logs[u].analyse(h.st, h.cfg.MinWindowFrames, h.cfg.MaxFrameGap))
 	}
 	h.checkLogs()
 	return nil
