@@ -14,12 +14,18 @@ build:
 
 # Build and start dmxd on the hardware-free null output (extra flags pass through: just run --universes 4).
 run *ARGS: build
-    @echo "dmxd: open http://127.0.0.1:8080/ in a browser, or connect a desk to ws://127.0.0.1:8080/ws (Ctrl-C stops)"
+    @echo "dmxd: web desk at http://127.0.0.1:8080/ (with --token SECRET: http://127.0.0.1:8080/?token=SECRET); WebSocket ws://127.0.0.1:8080/ws (Ctrl-C stops)"
     ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
 
 # The whole test suite with the race detector (what CI runs).
 test: lint
     go test -race -count=1 -timeout 15m ./...
+
+# Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
+fuzz:
+    go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime=${FUZZTIME:-5s} ./transport
+    go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-5s} ./dmx
+    go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-5s} ./cmd/dmxd
 
 # gofmt check and go vet.
 lint:

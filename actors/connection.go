@@ -39,6 +39,8 @@ type connectionActor struct {
 	behind    bool      // the client's queue overflowed; see Drained
 	since     time.Time // when it fell behind
 	held      []any     // acks, errors and output states held while behind
+	closing   bool      // CloseConn arrived; stopping after the barrier
+	syncs     int       // barrier answers still awaited
 	log       zerolog.Logger
 }
 
@@ -51,6 +53,9 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 			ctx.Send(u, &attach{conn: ctx.Self()})
 		}
 	case *Received: // onMessage
+		if c.closing {
+			return // not applied, never acked: the client is being closed
+		}
 		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd})
 	case *Refused:
 		c.send(m.Err)
@@ -63,8 +68,21 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 		c.closeCode, c.closeText = CloseNormal, ""
 		ctx.Stop(ctx.Self())
 	case *CloseConn:
+		// Close after the acks of every command already forwarded have
+		// come back: a barrier through each universe.
+		if c.closing {
+			return
+		}
+		c.closing = true
 		c.closeCode, c.closeText = m.Code, m.Reason
-		ctx.Stop(ctx.Self())
+		c.syncs = len(c.universes)
+		for _, u := range c.universes {
+			ctx.Request(u, &syncReq{})
+		}
+	case *syncDone:
+		if c.syncs--; c.syncs == 0 {
+			ctx.Stop(ctx.Self())
+		}
 	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error:
 		c.send(m)
 	case *Drained:

@@ -20,19 +20,42 @@ type (
 // universes it watched release it.
 type lobbyActor struct {
 	newConn func(Peer) *actor.Props
+	closing *closeAll  // set by closeAll: every connection is being closed
+	waiter  *actor.PID // answered when the last connection has stopped
 }
 
 func (l *lobbyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *join:
-		ctx.Respond(ctx.Spawn(l.newConn(m.peer)))
+		pid := ctx.Spawn(l.newConn(m.peer))
+		if l.closing != nil {
+			ctx.Send(pid, &CloseConn{Code: l.closing.code, Reason: l.closing.reason})
+		}
+		ctx.Respond(pid)
 	case *closeAll:
+		l.closing, l.waiter = m, ctx.Sender()
 		for _, c := range ctx.Children() {
 			ctx.Send(c, &CloseConn{Code: m.code, Reason: m.reason})
 		}
-		ctx.Respond(len(ctx.Children()))
+		l.answerWhenEmpty(ctx)
+	case *actor.Terminated:
+		l.answerWhenEmpty(ctx)
 	}
 }
+
+// answerWhenEmpty tells the closeAll requester once no connection is left.
+// Each connection actor stops itself after its CloseConn, so that it
+// closes its client with the right code (stopping it from here would
+// overtake the CloseConn in its mailbox).
+func (l *lobbyActor) answerWhenEmpty(ctx actor.Context) {
+	if l.waiter != nil && len(ctx.Children()) == 0 {
+		ctx.Send(l.waiter, closedAll{})
+		l.waiter = nil
+	}
+}
+
+// closedAll answers closeAll.
+type closedAll struct{}
 
 // stopOnFailure is the supervisor strategy of connection actors.
 func stopOnFailure() actor.SupervisorStrategy {

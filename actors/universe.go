@@ -24,6 +24,10 @@ type (
 	// flush asks for a final frame now and is answered with flushed.
 	flush   struct{}
 	flushed struct{}
+	// syncReq is answered with syncDone once every message the universe
+	// received before it has been handled (a barrier).
+	syncReq  struct{}
+	syncDone struct{}
 	// snapshotQuery is answered with a *dmx.UniverseState.
 	snapshotQuery struct{}
 )
@@ -87,6 +91,8 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	case *OutputStatus:
 		u.outStatus = m
 		u.broadcast(ctx, m)
+	case *syncReq:
+		ctx.Respond(&syncDone{})
 	case *flush:
 		u.render(ctx)
 		ctx.Respond(&flushed{})

@@ -155,23 +155,32 @@ func (m *Mixer) Set(src Source, changes []Change) {
 	l := m.layerFor(src)
 	for _, c := range changes {
 		i := int(c.Channel) - 1
-		m.yieldBase(src, i)
+		m.yieldBase(src, l, i)
 		m.stopFade(l, i)
 		l.levels[i] = c.Level
 		m.remerge(i)
 	}
 }
 
-// yieldBase drops the base layer's (restored) level of channel index i
-// when another source takes the channel in HTP mode: restored levels hold
-// the look until a desk takes over a channel, and then no longer keep it up.
-func (m *Mixer) yieldBase(src Source, i int) {
+// yieldBase hands the base layer's (restored) level of channel index i to
+// layer l when another source takes the channel in HTP mode: restored
+// levels hold the look until a desk takes over a channel, and from then on
+// that desk's layer holds it (so a fade starts from what is on stage) and
+// releases it when the desk leaves.
+func (m *Mixer) yieldBase(src Source, l *layer, i int) {
 	if m.mode != HTP || src == BaseSource {
 		return
 	}
 	b := m.layers[BaseSource]
+	if b.levels[i] == 0 {
+		return
+	}
 	m.stopFade(b, i)
+	if l.levels[i] < b.levels[i] {
+		l.levels[i] = b.levels[i]
+	}
 	b.levels[i] = 0
+	m.remerge(i)
 }
 
 // Load replaces the base layer with levels (used to restore saved state).
@@ -198,7 +207,7 @@ func (m *Mixer) Fade(src Source, changes []Change, dur time.Duration, now time.T
 	wasFading := !l.fading.Empty()
 	for _, c := range changes {
 		i := int(c.Channel) - 1
-		m.yieldBase(src, i)
+		m.yieldBase(src, l, i)
 		l.fades[i] = fade{from: l.levels[i], to: c.Level, start: now, dur: dur}
 		l.fading.Add(i)
 	}

@@ -3,7 +3,10 @@ package transport
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -85,7 +88,7 @@ func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) 
 			return nil, refuse(cmd.ID, CodeBadRequest, "universe must be an integer")
 		}
 		if u < 1 || u > int64(universes) {
-			return nil, refuse(cmd.ID, CodeBadUniverse, "universe %d is outside 1..%d", u, universes)
+			return nil, refuse(cmd.ID, CodeBadUniverse, "universe %s is outside 1..%d", bytes.TrimSpace(raw), universes)
 		}
 		cmd.Universe = int(u)
 	}
@@ -115,7 +118,7 @@ func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) 
 				return nil, refuse(cmd.ID, CodeBadRequest, "ms must be an integer")
 			}
 			if ms < 0 || ms > MaxFadeMs {
-				return nil, refuse(cmd.ID, CodeBadValue, "ms %d is outside 0..%d", ms, MaxFadeMs)
+				return nil, refuse(cmd.ID, CodeBadValue, "ms %s is outside 0..%d", bytes.TrimSpace(obj[keyMs]), MaxFadeMs)
 			}
 			cmd.Duration = time.Duration(ms) * time.Millisecond
 		}
@@ -151,7 +154,10 @@ func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]
 			return nil, refuse(nil, CodeBadRequest, "%s: %v", name, err)
 		}
 		changes := make([]dmx.Change, 0, len(m))
-		for k, v := range m {
+		// Sorted keys: a command with several mistakes gets the same
+		// answer every time, although a JSON object has no order.
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			v := m[k]
 			ch, ok := parseChannelKey(k)
 			if !ok {
 				return nil, refuse(nil, CodeBadChannel, "channel %q is not a number 1..%d", k, dmx.Slots)
@@ -171,7 +177,7 @@ func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]
 				return nil, refuse(nil, CodeBadRequest, "start must be an integer")
 			}
 			if !dmx.ValidChannel(int(min(max(s, 0), dmx.Slots+1))) {
-				return nil, refuse(nil, CodeBadChannel, "start %d is outside 1..%d", s, dmx.Slots)
+				return nil, refuse(nil, CodeBadChannel, "start %s is outside 1..%d", bytes.TrimSpace(rawStart), dmx.Slots)
 			}
 			start = s
 		}
@@ -196,9 +202,10 @@ func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]
 	return nil, refuse(nil, CodeBadRequest, "%s must be an object or an array", name)
 }
 
-// parseChannelKey parses an object key "1".."512".
+// parseChannelKey parses an object key "1".."512", written without
+// leading zeros (otherwise "1" and "01" would name one channel twice).
 func parseChannelKey(k string) (int, bool) {
-	if k == "" || len(k) > 4 {
+	if k == "" || len(k) > 3 || k[0] == '0' {
 		return 0, false
 	}
 	for i := 0; i < len(k); i++ {
@@ -213,13 +220,18 @@ func parseChannelKey(k string) (int, bool) {
 	return n, true
 }
 
-// parseInt parses a JSON integer literal (no fraction, no exponent).
+// parseInt parses a JSON integer literal (no fraction, no exponent). An
+// integer beyond int64 saturates: it is of the right type, only out of
+// every range the protocol allows.
 func parseInt(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || len(raw) > 20 {
+	if len(raw) == 0 {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return n, true
+	}
 	return n, err == nil
 }
 

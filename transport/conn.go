@@ -113,11 +113,9 @@ func (c *conn) readPump() {
 			}
 			strikes++
 			if strikes > MaxRateStrikes {
-				// The actor closes the client after the rate_limited errors
-				// queued before this (its mailbox keeps their order); until
-				// the write pump closes the socket, input is discarded.
+				// The actor closes after the acks of what was accepted.
 				c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.ClosePolicy, Reason: "rate limit exceeded"})
-				c.discard()
+				c.drain()
 				return
 			}
 			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)})
@@ -129,6 +127,16 @@ func (c *conn) readPump() {
 			continue
 		}
 		c.srv.eng.Deliver(pid, &actors.Received{Cmd: cmd})
+	}
+}
+
+// drain reads and discards frames until the connection ends, so that the
+// close handshake can complete after the reader stopped taking commands.
+func (c *conn) drain() {
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
+			return
+		}
 	}
 }
 
@@ -163,7 +171,7 @@ func (c *conn) writePump() {
 				return
 			}
 		case <-c.closed:
-			c.flush(buf)
+			c.flush(&buf)
 			c.writeClose()
 			// Give the client a moment to answer the close frame.
 			select {
@@ -184,28 +192,19 @@ func (c *conn) writePump() {
 	}
 }
 
-// discard reads and drops client frames until the socket fails or is
-// closed by the write pump.
-func (c *conn) discard() {
-	for {
-		if _, _, err := c.ws.NextReader(); err != nil {
-			return
-		}
-	}
-}
-
-// flush writes the messages still queued when the connection is closed
-// (the rate_limited errors before a 1008, say), within closeGrace.
-func (c *conn) flush(buf []byte) {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(closeGrace))
+// flush writes what is already queued (acks of applied commands among it)
+// before the close frame, within closeGrace in all.
+func (c *conn) flush(buf *[]byte) {
+	deadline := time.Now().Add(closeGrace)
 	for {
 		select {
 		case msg := <-c.out:
 			var err error
-			if buf, err = AppendMessage(buf[:0], msg); err != nil {
+			if *buf, err = AppendMessage((*buf)[:0], msg); err != nil {
 				continue
 			}
-			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+			_ = c.ws.SetWriteDeadline(deadline)
+			if c.ws.WriteMessage(websocket.TextMessage, *buf) != nil {
 				return
 			}
 		default:

@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,6 +33,8 @@ const (
 	DefaultPongWait   = 30 * time.Second
 	DefaultWriteWait  = 10 * time.Second
 	closeGrace        = time.Second
+	// SocketSendBuffer is the kernel send buffer of each WebSocket.
+	SocketSendBuffer = 64 << 10
 )
 
 // Config is the HTTP side of dmxd.
@@ -174,6 +177,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.conns.Add(-1) // the upgrader has answered the client
 		return
+	}
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+		// A bounded kernel buffer: a desk that stops reading is noticed
+		// (its queue fills) within seconds, not after megabytes.
+		_ = tc.SetWriteBuffer(SocketSendBuffer)
 	}
 	c := newConn(ws, s)
 	pid, err := s.eng.Connect(c)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,13 @@ func envName(flagName string) string {
 	return "DMXD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// validPort reports whether port is a decimal port number 0..65535 (service
+// names are refused: a typo must fail here, not when dmxd listens).
+func validPort(port string) bool {
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n <= 65535
+}
+
 // parseConfig reads flags from args and, for flags not given there, the
 // DMXD_* environment through getenv. Every error is one line, for exit
 // status 2.
@@ -80,7 +88,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--max-conns N] [--conn-rate N] [--ping-interval D] [--log-level L] [--log-format F]")
 		}
-		return c, err
+		// The flag package quotes no names: "--a\nb" must not become two lines.
+		return c, errors.New(strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error()))
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -109,8 +118,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if envErr != nil {
 		return c, envErr
 	}
-	if _, _, err := net.SplitHostPort(c.listen); err != nil {
-		return c, fmt.Errorf("--listen %q: want HOST:PORT or :PORT", c.listen)
+	if _, port, err := net.SplitHostPort(c.listen); err != nil || !validPort(port) {
+		return c, fmt.Errorf("--listen %q: want HOST:PORT or :PORT with a port 0..65535", c.listen)
 	}
 	if c.universes < 1 || c.universes > actors.MaxUniverses {
 		return c, fmt.Errorf("--universes %d is outside 1..%d", c.universes, actors.MaxUniverses)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/transport"
+	"github.com/dmxd/dmxd/transport/desk"
 )
 
 // version is dmxd's version, reported in hello messages.
@@ -97,6 +98,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		ConnRate:   cfg.connRate,
 		PingPeriod: cfg.ping,
 		PongWait:   2 * cfg.ping,
+		Desk:       desk.Handler(),
 		Log:        log,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}

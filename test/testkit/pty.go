@@ -27,11 +27,13 @@ type PTY struct {
 	// Path is the slave device, /dev/pts/N.
 	Path string
 	// Link, when set by NewLinkedPTY, is a symlink that points at Path.
-	Link   string
-	frames chan Frame
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error
+	Link      string
+	frames    chan Frame
+	done      chan struct{}
+	decode    func(r io.Reader, emit func(Frame)) error
+	startOnce sync.Once
+	mu        sync.Mutex
+	err       error
 }
 
 // NewPTY opens a new pty pair and starts decoding Enttec label 6 frames
@@ -47,28 +49,42 @@ func NewRawPTY() (*PTY, error) {
 	return newPTY(decodeRaw)
 }
 
+// NewStalledPTY is NewPTY with nobody reading the master until Resume: to
+// dmxd the device accepts no data and its writes block once the pty's
+// buffer is full.
+func NewStalledPTY() (*PTY, error) {
+	p, err := openPTY(decodeEnttec)
+	return p, err
+}
+
 func newPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
 	p, err := openPTY(decode)
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		defer close(p.done)
-		err := decode(&eioRetryReader{f: p.master}, func(f Frame) {
-			select {
-			case p.frames <- f:
-			default: // a test that stopped reading; keep decoding
-			}
-		})
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-	}()
+	p.Resume()
 	return p, nil
 }
 
-// openPTY opens a pty pair without reading the master yet.
-func openPTY(_ func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
+// Resume starts reading and decoding the master (NewStalledPTY).
+func (p *PTY) Resume() {
+	p.startOnce.Do(func() { go p.decodeLoop() })
+}
+
+func (p *PTY) decodeLoop() {
+	defer close(p.done)
+	err := p.decode(&eioRetryReader{f: p.master}, func(f Frame) {
+		select {
+		case p.frames <- f:
+		default: // a test that stopped reading; keep decoding
+		}
+	})
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+}
+
+func openPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
@@ -82,12 +98,14 @@ func openPTY(_ func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("pty number: %w", err)
 	}
-	return &PTY{
+	p := &PTY{
 		master: os.NewFile(uintptr(fd), "/dev/ptmx"),
 		Path:   fmt.Sprintf("/dev/pts/%d", n),
 		frames: make(chan Frame, 4096),
 		done:   make(chan struct{}),
-	}, nil
+		decode: decode,
+	}
+	return p, nil
 }
 
 // eioRetryReader reads the master, waiting while no slave is open (the
@@ -111,6 +129,7 @@ func (p *PTY) Frames() <-chan Frame { return p.frames }
 // Close closes the master: to dmxd the device is unplugged.
 func (p *PTY) Close() error {
 	err := p.master.Close()
+	p.startOnce.Do(func() { close(p.done) })
 	<-p.done
 	return err
 }
@@ -133,7 +152,7 @@ func NewLinkedPTY(dir string) (*PTY, error) {
 
 // Replug closes p's master and returns a new pty behind the same link.
 func (p *PTY) Replug() (*PTY, error) {
-	if err := p.Close(); err != nil {
+	if err := p.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return nil, fmt.Errorf("close master: %w", err)
 	}
 	q, err := NewPTY()

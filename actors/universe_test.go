@@ -1,0 +1,415 @@
+package actors
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+func TestHelloAndStateOnConnect(t *testing.T) {
+	e := startEngine(t, Config{Universes: 3, Rate: 20, Merge: dmx.HTP, Version: "t1"})
+	p := newFakePeer()
+	if _, err := e.Connect(p); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := p.next(t, "hello", func(any) bool { return true }).(*Hello)
+	if !ok {
+		t.Fatal("first message is not hello")
+	}
+	if *h != (Hello{Version: "t1", Universes: 3, Rate: 20, Merge: "htp"}) {
+		t.Errorf("hello %+v", *h)
+	}
+	seen := map[int]bool{}
+	for range 3 {
+		st := p.next(t, "state", func(m any) bool { _, ok := m.(*State); return ok }).(*State)
+		if st.Values != (dmx.Frame{}) || st.Blackout {
+			t.Errorf("state of universe %d is not dark", st.Universe)
+		}
+		seen[st.Universe] = true
+	}
+	if !seen[1] || !seen[2] || !seen[3] {
+		t.Errorf("states for universes %v, want 1..3", seen)
+	}
+}
+
+func TestLTP(t *testing.T) {
+	e := startEngine(t, Config{Universes: 2})
+	a, b := connect(t, e), connect(t, e)
+
+	a.send(dmxCmd(1, chg(1, 255), chg(2, 128)))
+	up := b.peer.updateOf(t, 1, "update 1=255 2=128", func(u *Update) bool {
+		l1, ok1 := levelOf(u, 1)
+		l2, ok2 := levelOf(u, 2)
+		return ok1 && ok2 && l1 == 255 && l2 == 128
+	})
+	if len(up.Changes) != 2 {
+		t.Errorf("update %v carries other channels", up.Changes)
+	}
+	a.peer.updateOf(t, 1, "the sender's own update", func(u *Update) bool { return len(u.Changes) == 2 })
+
+	// The latest command wins, also with a lower level.
+	b.send(dmxCmd(1, chg(1, 10)))
+	a.peer.updateOf(t, 1, "update 1=10", func(u *Update) bool { l, ok := levelOf(u, 1); return ok && l == 10 })
+	// Universe 2 is untouched and sends no update for universe 1's changes.
+	b.send(dmxCmd(2, chg(512, 1)))
+	a.peer.updateOf(t, 2, "update of universe 2", func(u *Update) bool { l, ok := levelOf(u, 512); return ok && l == 1 })
+
+	s1, s2 := snapshot(t, e, 1), snapshot(t, e, 2)
+	if s1.Values[0] != 10 || s1.Values[1] != 128 || s1.Values[511] != 0 {
+		t.Errorf("universe 1 = %d %d .. %d, want 10 128 .. 0", s1.Values[0], s1.Values[1], s1.Values[511])
+	}
+	if s2.Values[511] != 1 || s2.Values[0] != 0 {
+		t.Errorf("universe 2 = %d .. %d, want 0 .. 1", s2.Values[0], s2.Values[511])
+	}
+
+	// LTP keeps a departed client's levels.
+	e.Deliver(a.pid, &Closed{Code: CloseNormal})
+	if code := a.peer.waitClosed(t); code != CloseNormal {
+		t.Errorf("close code %d, want %d", code, CloseNormal)
+	}
+	b.send(&Command{Kind: KindGet, Universe: 1})
+	st := b.peer.next(t, "state", func(m any) bool { _, ok := m.(*State); return ok }).(*State)
+	if st.Values[0] != 10 || st.Values[1] != 128 {
+		t.Errorf("after the sender left: %d %d, want 10 128", st.Values[0], st.Values[1])
+	}
+}
+
+// TestAtomicity: a command applies whole. One client flips all 512
+// channels between 0 and 255; no update, snapshot or output frame ever
+// shows a mix of the two.
+func TestAtomicity(t *testing.T) {
+	drv := newRecordingDriver(time.Millisecond)
+	e := startEngine(t, Config{Outputs: map[int]dmx.Driver{1: drv}})
+	a, b := connect(t, e), connect(t, e)
+
+	uniform := func(vs []uint8) bool {
+		for _, v := range vs {
+			if v != vs[0] {
+				return false
+			}
+		}
+		return true
+	}
+	const flips = 60
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range flips {
+			a.send(dmxCmd(1, all(uint8(255*(i%2^1)))...))
+		}
+	}()
+	for i := 0; ; i++ {
+		s := snapshot(t, e, 1)
+		if !uniform(s.Values[:]) {
+			t.Fatalf("snapshot %d mixes levels: %v", i, s.Values[:8])
+		}
+		select {
+		case <-done:
+		default:
+			continue
+		}
+		break
+	}
+	// The last command set 0 (flips is even): wait until it shows.
+	a.send(&Command{Kind: KindGet, Universe: 1, ID: ID("1")})
+	a.peer.next(t, "ack", func(m any) bool { _, ok := m.(*Ack); return ok })
+	if s := snapshot(t, e, 1); !uniform(s.Values[:]) || s.Values[0] != 0 {
+		t.Fatalf("final levels %v, want all 0", s.Values[:8])
+	}
+	// Every update the other client gets carries all 512 channels at one
+	// level; read them up to one that shows the final level.
+	n := 0
+	b.peer.updateOf(t, 1, "update to 0", func(up *Update) bool {
+		n++
+		lv := make([]uint8, 0, len(up.Changes))
+		for _, c := range up.Changes {
+			lv = append(lv, c.Level)
+		}
+		if len(up.Changes) != dmx.Slots || !uniform(lv) {
+			t.Fatalf("update %d of %d channels mixes levels or misses channels", n, len(up.Changes))
+		}
+		return lv[0] == 0
+	})
+	// The same for the output frames, up to the final level.
+	drv.waitFrame(t, "all channels at 0", func(f *dmx.Frame) bool {
+		if !uniform(f[:]) {
+			t.Fatalf("output frame mixes levels: %v", f[:8])
+		}
+		return f[0] == 0
+	})
+}
+
+// TestCoalescing: many sets within one frame reach a client as one update
+// with the latest levels. The recording driver's MinGap equals the frame
+// period, so changes bring no early frames: at most one update per 250 ms.
+func TestCoalescing(t *testing.T) {
+	const rate = 4
+	period := time.Second / rate
+	drv := newRecordingDriver(period)
+	e := startEngine(t, Config{Rate: rate, Outputs: map[int]dmx.Driver{1: drv}})
+	a, b := connect(t, e), connect(t, e)
+
+	const sets = 200
+	start := time.Now()
+	for i := range sets {
+		a.send(dmxCmd(1, chg(1, uint8(i+1)), chg(uint16(2+i%3), uint8(i))))
+	}
+	var updates []*Update
+	b.peer.updateOf(t, 1, "update with the last level", func(u *Update) bool {
+		updates = append(updates, u)
+		l, ok := levelOf(u, 1)
+		return ok && l == sets
+	})
+	elapsed := time.Since(start)
+	// Every frame in the window may carry one update, plus one more.
+	if max := int(elapsed/period) + 2; len(updates) > max {
+		t.Errorf("%d sets in %v brought %d updates, want at most %d (one per frame)", sets, elapsed, len(updates), max)
+	}
+	for _, up := range updates {
+		seen := map[uint16]bool{}
+		for _, c := range up.Changes {
+			if seen[c.Channel] {
+				t.Errorf("update names channel %d twice", c.Channel)
+			}
+			seen[c.Channel] = true
+		}
+	}
+	// The latest level of every channel touched: 2, 3, 4 were last set at
+	// i = 197, 198, 199.
+	final := snapshot(t, e, 1)
+	want := map[int]uint8{0: sets, 1: 198, 2: 199, 3: 197}
+	for i, w := range want {
+		if final.Values[i] != w {
+			t.Errorf("channel %d = %d, want %d", i+1, final.Values[i], w)
+		}
+	}
+	got := map[uint16]uint8{}
+	for _, up := range updates {
+		for _, c := range up.Changes {
+			got[c.Channel] = c.Level
+		}
+	}
+	for i, w := range want {
+		if got[uint16(i+1)] != w {
+			t.Errorf("updates leave channel %d at %d, want %d", i+1, got[uint16(i+1)], w)
+		}
+	}
+}
+
+func TestAckOnlyWithID(t *testing.T) {
+	e := startEngine(t, Config{})
+	a := connect(t, e)
+	// No id: no ack. The get that follows is answered after the dmx, so
+	// an ack for the dmx would come before its state.
+	a.send(dmxCmd(1, chg(1, 1)))
+	a.send(&Command{Kind: KindGet, Universe: 1})
+	a.peer.next(t, "state", func(m any) bool {
+		if _, ok := m.(*Ack); ok {
+			t.Fatalf("ack for a command without id")
+		}
+		_, ok := m.(*State)
+		return ok
+	})
+	for _, tt := range []struct {
+		cmd *Command
+		id  string
+	}{
+		{dmxCmd(1, chg(2, 2)), `7`},
+		{&Command{Kind: KindFade, Universe: 1, Changes: []dmx.Change{chg(3, 3)}, Duration: time.Millisecond}, `"cue 5"`},
+		{&Command{Kind: KindBlackout, Universe: 1, On: true}, `-1.5`},
+		{&Command{Kind: KindBlackout, Universe: 1, On: true}, `8`}, // no change, still applied
+		{&Command{Kind: KindGet, Universe: 1}, `9`},
+	} {
+		tt.cmd.ID = ID(tt.id)
+		a.send(tt.cmd)
+		ack := a.peer.next(t, "ack "+tt.id, func(m any) bool { _, ok := m.(*Ack); return ok }).(*Ack)
+		if string(ack.ID) != tt.id {
+			t.Errorf("ack id %s, want %s", ack.ID, tt.id)
+		}
+	}
+}
+
+func TestGetAnswersState(t *testing.T) {
+	e := startEngine(t, Config{Universes: 2})
+	a := connect(t, e)
+	a.send(dmxCmd(2, chg(5, 55)))
+	a.send(&Command{Kind: KindBlackout, Universe: 2, On: true})
+	a.send(&Command{Kind: KindGet, Universe: 2, ID: ID(`"g"`)})
+	st := a.peer.next(t, "state", func(m any) bool { _, ok := m.(*State); return ok }).(*State)
+	if st.Universe != 2 || st.Values[4] != 55 || !st.Blackout {
+		t.Errorf("state universe %d ch5 %d blackout %v, want 2 55 true", st.Universe, st.Values[4], st.Blackout)
+	}
+	// The state comes before the ack of the same get.
+	a.peer.next(t, "ack", func(m any) bool { _, ok := m.(*Ack); return ok })
+}
+
+// TestRefusedBecomesError: the transport's refusals reach the client as
+// they are, and the connection stays open.
+func TestRefusedBecomesError(t *testing.T) {
+	e := startEngine(t, Config{})
+	a := connect(t, e)
+	e.Deliver(a.pid, &Refused{Err: &Error{ID: ID(`3`), Code: "bad_channel", Message: "m"}})
+	er := a.peer.next(t, "error", func(m any) bool { _, ok := m.(*Error); return ok }).(*Error)
+	if er.Code != "bad_channel" || string(er.ID) != "3" {
+		t.Errorf("error %+v", er)
+	}
+	a.send(&Command{Kind: KindGet, Universe: 1})
+	a.peer.next(t, "state after an error", func(m any) bool { _, ok := m.(*State); return ok })
+}
+
+// TestBlackoutKeepsLevels: blackout forces the output frames to 0 while the
+// levels are kept and reported.
+func TestBlackoutKeepsLevels(t *testing.T) {
+	drv := newRecordingDriver(time.Millisecond)
+	e := startEngine(t, Config{Outputs: map[int]dmx.Driver{1: drv}})
+	a, b := connect(t, e), connect(t, e)
+	a.send(dmxCmd(1, chg(1, 200)))
+	drv.waitFrame(t, "channel 1 at 200", func(f *dmx.Frame) bool { return f[0] == 200 })
+	a.send(&Command{Kind: KindBlackout, Universe: 1, On: true})
+	bo := b.peer.next(t, "blackout", func(m any) bool { _, ok := m.(*Blackout); return ok }).(*Blackout)
+	if !bo.On || bo.Universe != 1 {
+		t.Errorf("blackout message %+v", bo)
+	}
+	drv.waitFrame(t, "a dark frame", func(f *dmx.Frame) bool { return *f == dmx.Frame{} })
+	if s := snapshot(t, e, 1); s.Values[0] != 200 || !s.Blackout {
+		t.Errorf("levels during blackout: %d blackout %v, want 200 true", s.Values[0], s.Blackout)
+	}
+	a.send(dmxCmd(1, chg(2, 20))) // changes during blackout are kept too
+	a.send(&Command{Kind: KindBlackout, Universe: 1, On: false})
+	drv.waitFrame(t, "levels back", func(f *dmx.Frame) bool { return f[0] == 200 && f[1] == 20 })
+}
+
+// TestFadeSteps: a fade reaches its target exactly, in monotonic steps
+// that clients see as updates.
+func TestFadeSteps(t *testing.T) {
+	e := startEngine(t, Config{})
+	a, b := connect(t, e), connect(t, e)
+	a.send(&Command{Kind: KindFade, Universe: 1, Changes: []dmx.Change{chg(1, 255)}, Duration: 300 * time.Millisecond})
+	var steps []uint8
+	b.peer.updateOf(t, 1, "fade end", func(u *Update) bool {
+		l, ok := levelOf(u, 1)
+		if ok {
+			steps = append(steps, l)
+		}
+		return ok && l == 255
+	})
+	if len(steps) < 3 {
+		t.Errorf("fade over 300 ms at 44 Hz came in %d steps %v", len(steps), steps)
+	}
+	for i := 1; i < len(steps); i++ {
+		if steps[i] <= steps[i-1] {
+			t.Fatalf("steps %v are not rising", steps)
+		}
+	}
+}
+
+// TestHTPReleaseOnDeath: with HTP, a connection's layer is released when
+// its actor stops, however that happens, and the level falls back to the
+// other layers.
+func TestHTPReleaseOnDeath(t *testing.T) {
+	tests := []struct {
+		name string
+		kill func(e *Engine, pid *actor.PID)
+		code int // the close code the dead client gets
+	}{
+		{"client closed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Closed{Code: CloseNormal}) }, CloseNormal},
+		{"connection broke", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Failed{Err: errTest}) }, CloseNormal},
+		{"closed by the server", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &CloseConn{Code: ClosePolicy, Reason: "x"}) }, ClosePolicy},
+		// A universe that does not exist makes the actor panic: the
+		// lobby stops it, as it stops any failed connection.
+		{"actor failed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Received{Cmd: dmxCmd(99, chg(1, 1))}) }, CloseInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startEngine(t, Config{Merge: dmx.HTP})
+			a, b := connect(t, e), connect(t, e)
+			a.apply(t, dmxCmd(1, chg(1, 200), chg(2, 50)))
+			b.apply(t, dmxCmd(1, chg(1, 100), chg(3, 30)))
+			if s := snapshot(t, e, 1); s.Values[0] != 200 || s.Values[1] != 50 || s.Values[2] != 30 {
+				t.Fatalf("HTP levels %v, want 200 50 30", s.Values[:3])
+			}
+			tt.kill(e, a.pid)
+			if code := a.peer.waitClosed(t); code != tt.code {
+				t.Errorf("close code %d, want %d", code, tt.code)
+			}
+			up := b.peer.updateOf(t, 1, "fall back", func(u *Update) bool { l, ok := levelOf(u, 1); return ok && l == 100 })
+			if l, ok := levelOf(up, 2); !ok || l != 0 {
+				t.Errorf("channel 2 in the fall-back update: %d %v, want 0", l, ok)
+			}
+			if s := snapshot(t, e, 1); s.Values[0] != 100 || s.Values[1] != 0 || s.Values[2] != 30 {
+				t.Errorf("after release %v, want 100 0 30", s.Values[:3])
+			}
+		})
+	}
+}
+
+// TestUniverseForgetsDeadConnections runs a universe actor on its own and
+// checks its subscribers and layers after connections die in LTP and HTP.
+func TestUniverseForgetsDeadConnections(t *testing.T) {
+	for _, mode := range []dmx.Merge{dmx.LTP, dmx.HTP} {
+		t.Run(mode.String(), func(t *testing.T) {
+			sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+				return slog.New(slog.DiscardHandler)
+			}))
+			defer sys.Shutdown()
+			u := &universeActor{
+				number: 1, period: time.Second, minGap: time.Second,
+				mixer: dmx.NewMixer(mode), output: sys.NewLocalPID("nowhere"),
+				frames: newFramePool(), subs: map[string]subscriber{}, log: zerolog.Nop(), tickMsg: &tick{},
+			}
+			upid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return u }))
+			var conns []*actor.PID
+			for i := range 5 {
+				c := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+				conns = append(conns, c)
+				sys.Root.Send(upid, &attach{conn: c})
+				sys.Root.Send(upid, &apply{from: c, cmd: dmxCmd(1, chg(uint16(i+1), 100))})
+			}
+			// A snapshot answered means every attach and apply before it is done.
+			if _, err := sys.Root.RequestFuture(upid, &snapshotQuery{}, waitTimeout).Result(); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range conns[:4] {
+				if err := sys.Root.PoisonFuture(c).Wait(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := sys.Root.RequestFuture(upid, &snapshotQuery{}, waitTimeout).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			levels := res.(*dmx.UniverseState).Values
+			if err := sys.Root.PoisonFuture(upid).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			// The actor has stopped: its state can be read.
+			if len(u.subs) != 1 {
+				t.Errorf("%d subscribers left, want the one live connection", len(u.subs))
+			}
+			if _, ok := u.subs[conns[4].Id]; !ok {
+				t.Errorf("the live connection was dropped")
+			}
+			wantSources, want := 1, dmx.Frame{0: 100, 1: 100, 2: 100, 3: 100, 4: 100}
+			if mode == dmx.HTP {
+				wantSources, want = 2, dmx.Frame{4: 100}
+			}
+			if n := u.mixer.Sources(); n != wantSources {
+				t.Errorf("%d mixer layers, want %d", n, wantSources)
+			}
+			if levels != want {
+				t.Errorf("levels %v, want %v", levels[:6], want[:6])
+			}
+		})
+	}
+}
+
+var errTest = errTestType{}
+
+type errTestType struct{}
+
+func (errTestType) Error() string { return "test: connection reset" }

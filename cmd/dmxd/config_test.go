@@ -1,0 +1,295 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// env is a getenv over a fixed map.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// patch describes an output as "driver:target" for comparisons.
+func patches(c config) map[int]string {
+	out := map[int]string{}
+	for u, d := range c.outputs {
+		out[u] = d.Name() + ":" + d.Target()
+	}
+	return out
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		listen: "127.0.0.1:8080", universes: 1, rate: 44, merge: dmx.LTP,
+		maxConns: 10000, connRate: 1000, ping: 15 * time.Second, logLevel: zerolog.InfoLevel,
+	}
+	if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:"}) {
+		t.Errorf("outputs %v, want 1=null", p)
+	}
+	c.outputs = nil
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c config)
+	}{
+		{"listen", []string{"--listen", ":0"}, nil, func(t *testing.T, c config) {
+			if c.listen != ":0" {
+				t.Errorf("listen %q", c.listen)
+			}
+		}},
+		{"listen single dash and =", []string{"-listen=127.0.0.1:9"}, nil, func(t *testing.T, c config) {
+			if c.listen != "127.0.0.1:9" {
+				t.Errorf("listen %q", c.listen)
+			}
+		}},
+		{"listen ipv6", []string{"--listen", "[::1]:8080"}, nil, func(t *testing.T, c config) {
+			if c.listen != "[::1]:8080" {
+				t.Errorf("listen %q", c.listen)
+			}
+		}},
+		{"universes and outputs", []string{"--universes", "3", "--output", "2=enttec-pro:/dev/ttyUSB0", "--output", "3=open-dmx:/dev/ttyUSB1"}, nil,
+			func(t *testing.T, c config) {
+				want := map[int]string{2: "enttec-pro:/dev/ttyUSB0", 3: "open-dmx:/dev/ttyUSB1"}
+				if c.universes != 3 || !reflect.DeepEqual(patches(c), want) {
+					t.Errorf("universes %d outputs %v, want 3 %v", c.universes, patches(c), want)
+				}
+			}},
+		{"rate", []string{"--rate", "1"}, nil, func(t *testing.T, c config) {
+			if c.rate != 1 {
+				t.Errorf("rate %d", c.rate)
+			}
+		}},
+		{"merge htp", []string{"--merge", "htp"}, nil, func(t *testing.T, c config) {
+			if c.merge != dmx.HTP {
+				t.Errorf("merge %v", c.merge)
+			}
+		}},
+		{"state token", []string{"--state", "/tmp/dmxd-state.json", "--token", "s3cret"}, nil, func(t *testing.T, c config) {
+			if c.state != "/tmp/dmxd-state.json" || c.token != "s3cret" {
+				t.Errorf("state %q token %q", c.state, c.token)
+			}
+		}},
+		{"origins", []string{"--origins", " http://a.test ,http://b.test,,"}, nil, func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c.origins, []string{"http://a.test", "http://b.test"}) {
+				t.Errorf("origins %q", c.origins)
+			}
+		}},
+		{"limits", []string{"--max-conns", "1", "--conn-rate", "0"}, nil, func(t *testing.T, c config) {
+			if c.maxConns != 1 || c.connRate != 0 {
+				t.Errorf("max-conns %d conn-rate %d", c.maxConns, c.connRate)
+			}
+		}},
+		{"log", []string{"--log-level", "debug", "--log-format", "json"}, nil, func(t *testing.T, c config) {
+			if c.logLevel != zerolog.DebugLevel || c.logFormat != "json" {
+				t.Errorf("log %v %q", c.logLevel, c.logFormat)
+			}
+		}},
+		{"log console", []string{"--log-format", "console", "--log-level", "warn"}, nil, func(t *testing.T, c config) {
+			if c.logLevel != zerolog.WarnLevel || c.logFormat != "console" {
+				t.Errorf("log %v %q", c.logLevel, c.logFormat)
+			}
+		}},
+		{"env for every flag", nil, map[string]string{
+			"DMXD_LISTEN": ":9000", "DMXD_UNIVERSES": "2", "DMXD_OUTPUT": "1=null,2=enttec-pro:/dev/ttyUSB0",
+			"DMXD_RATE": "30", "DMXD_MERGE": "htp", "DMXD_STATE": "/tmp/s", "DMXD_TOKEN": "t",
+			"DMXD_ORIGINS": "http://x", "DMXD_MAX_CONNS": "5", "DMXD_CONN_RATE": "7",
+			"DMXD_LOG_LEVEL": "error", "DMXD_LOG_FORMAT": "json", "DMXD_PING_INTERVAL": "2s",
+		}, func(t *testing.T, c config) {
+			want := config{
+				listen: ":9000", universes: 2, rate: 30, merge: dmx.HTP, state: "/tmp/s", token: "t",
+				origins: []string{"http://x"}, maxConns: 5, connRate: 7, ping: 2 * time.Second,
+				logLevel: zerolog.ErrorLevel, logFormat: "json",
+			}
+			if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:", 2: "enttec-pro:/dev/ttyUSB0"}) {
+				t.Errorf("outputs %v", p)
+			}
+			c.outputs = nil
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("\n got %+v\nwant %+v", c, want)
+			}
+		}},
+		{"env outputs separated by spaces", nil, map[string]string{"DMXD_UNIVERSES": "2", "DMXD_OUTPUT": " 1=null  2=null "},
+			func(t *testing.T, c config) {
+				if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:", 2: "null:"}) {
+					t.Errorf("outputs %v", p)
+				}
+			}},
+		{"command line wins", []string{"--rate", "10", "--output", "1=open-dmx:/dev/a", "--merge", "ltp"},
+			map[string]string{"DMXD_RATE": "20", "DMXD_OUTPUT": "1=enttec-pro:/dev/b", "DMXD_MERGE": "htp", "DMXD_UNIVERSES": "2"},
+			func(t *testing.T, c config) {
+				if c.rate != 10 || c.merge != dmx.LTP || c.universes != 2 {
+					t.Errorf("rate %d merge %v universes %d, want 10 ltp 2", c.rate, c.merge, c.universes)
+				}
+				if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "open-dmx:/dev/a"}) {
+					t.Errorf("outputs %v, want only the command line's", p)
+				}
+			}},
+		{"command line wins even when it gives the default", []string{"--rate", "44"}, map[string]string{"DMXD_RATE": "20"},
+			func(t *testing.T, c config) {
+				if c.rate != 44 {
+					t.Errorf("rate %d, want 44", c.rate)
+				}
+			}},
+		{"empty env is unset", nil, map[string]string{"DMXD_RATE": "", "DMXD_LISTEN": ""}, func(t *testing.T, c config) {
+			if c.rate != 44 || c.listen != "127.0.0.1:8080" {
+				t.Errorf("rate %d listen %q", c.rate, c.listen)
+			}
+		}},
+		{"other variables are ignored", nil, map[string]string{"RATE": "1", "DMXD_rate": "1", "DMXD_BOGUS": "x"}, func(t *testing.T, c config) {
+			if c.rate != 44 {
+				t.Errorf("rate %d", c.rate)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, env(tt.env))
+			if err != nil {
+				t.Fatalf("parseConfig(%q): %v", tt.args, err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		detail string
+	}{
+		{"unknown flag", []string{"--colour"}, nil, "colour"},
+		{"unknown flag with newline", []string{"--\n"}, nil, "not defined"},
+		{"bad flag syntax with newline", []string{"---x\ny"}, nil, "bad flag syntax"},
+		{"unknown flag with value and newline", []string{"--a\r\nb=1"}, nil, "not defined"},
+		{"missing value", []string{"--rate"}, nil, "rate"},
+		{"stray argument", []string{"serve"}, nil, `"serve"`},
+		{"help", []string{"--help"}, nil, "usage"},
+		{"listen without port", []string{"--listen", "localhost"}, nil, "--listen"},
+		{"listen bad port", []string{"--listen", "127.0.0.1:http-ish"}, nil, "--listen"},
+		{"listen port too big", []string{"--listen", "127.0.0.1:65536"}, nil, "--listen"},
+		{"listen negative port", []string{"--listen", ":-1"}, nil, "--listen"},
+		{"universes 0", []string{"--universes", "0"}, nil, "--universes 0"},
+		{"universes too many", []string{"--universes", "1025"}, nil, "--universes 1025"},
+		{"universes word", []string{"--universes", "two"}, nil, "universes"},
+		{"rate 0", []string{"--rate", "0"}, nil, "--rate 0"},
+		{"rate 45", []string{"--rate", "45"}, nil, "--rate 45"},
+		{"rate fraction", []string{"--rate", "4.5"}, nil, "rate"},
+		{"merge", []string{"--merge", "max"}, nil, "--merge"},
+		{"max-conns 0", []string{"--max-conns", "0"}, nil, "--max-conns"},
+		{"conn-rate negative", []string{"--conn-rate", "-1"}, nil, "--conn-rate"},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"log level empty", []string{"--log-level", ""}, nil, "--log-level"},
+		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"output beyond universes", []string{"--output", "2=null"}, nil, "universe 2 does not exist"},
+		{"output beyond universes 3", []string{"--universes", "3", "--output", "4=enttec-pro:/dev/x"}, nil, "universe 4 does not exist"},
+		{"output twice", []string{"--universes", "2", "--output", "1=null", "--output", "1=enttec-pro:/dev/x"}, nil, "patched twice"},
+		{"output unknown driver", []string{"--output", "1=sacn"}, nil, "unknown driver"},
+		{"output missing target", []string{"--output", "1=enttec-pro"}, nil, "needs a device path"},
+		{"output open-dmx missing target", []string{"--output", "1=open-dmx:"}, nil, "needs a device path"},
+		{"output null with target", []string{"--output", "1=null:/dev/x"}, nil, "takes no target"},
+		{"output no universe", []string{"--output", "null"}, nil, "U=DRIVER"},
+		{"output universe 0", []string{"--output", "0=null"}, nil, "universe"},
+		{"env rate word", nil, map[string]string{"DMXD_RATE": "fast"}, "DMXD_RATE"},
+		{"env rate out of range", nil, map[string]string{"DMXD_RATE": "100"}, "--rate 100"},
+		{"env universes", nil, map[string]string{"DMXD_UNIVERSES": "x"}, "DMXD_UNIVERSES"},
+		{"env output", nil, map[string]string{"DMXD_OUTPUT": "1=bogus"}, "unknown driver"},
+		{"env output duplicate", nil, map[string]string{"DMXD_OUTPUT": "1=null,1=null"}, "patched twice"},
+		{"env value with newline", nil, map[string]string{"DMXD_MAX_CONNS": "1\n2"}, "DMXD_MAX_CONNS"},
+		{"flag value with newline", []string{"--merge", "h\ntp"}, nil, "--merge"},
+		{"output with newline", []string{"--output", "1=nu\nll"}, nil, "unknown driver"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, env(tt.env))
+			if err == nil {
+				t.Fatalf("parseConfig(%q, %v) accepted", tt.args, tt.env)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.detail) {
+				t.Errorf("error %q does not say %q", msg, tt.detail)
+			}
+			if msg == "" || strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error %q is not one line", msg)
+			}
+		})
+	}
+}
+
+// FuzzParseConfig feeds arbitrary command lines (arguments separated by
+// NUL) and one environment variable to parseConfig: it never panics, every
+// error is one line, and an accepted configuration is within its limits.
+func FuzzParseConfig(f *testing.F) {
+	f.Add("--listen\x00:0\x00--universes\x002\x00--output\x002=enttec-pro:/dev/ttyUSB0", "DMXD_RATE", "10")
+	f.Add("--rate=45", "DMXD_OUTPUT", "1=null,2=null")
+	f.Add("", "DMXD_MERGE", "htp")
+	f.Add("--output\x001=null\x00--output\x001=null", "DMXD_LOG_LEVEL", "trace")
+	f.Fuzz(func(t *testing.T, argv, key, value string) {
+		var args []string
+		if argv != "" {
+			args = strings.Split(argv, "\x00")
+		}
+		c, err := parseConfig(args, func(k string) string {
+			if k == key {
+				return value
+			}
+			return ""
+		})
+		if err != nil {
+			if msg := err.Error(); msg == "" || strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("error %q is not one line", msg)
+			}
+			return
+		}
+		if c.universes < 1 || c.universes > 1024 || c.rate < 1 || c.rate > 44 || c.maxConns < 1 || c.connRate < 0 {
+			t.Fatalf("accepted %+v", c)
+		}
+		if len(c.outputs) == 0 {
+			t.Fatalf("no outputs")
+		}
+		for u := range c.outputs {
+			if u < 1 || u > c.universes {
+				t.Fatalf("output for universe %d of %d", u, c.universes)
+			}
+		}
+	})
+}
+
+// TestRunBadCommandLine: a bad command line exits with status 2 and one
+// line on stderr, before anything listens.
+func TestRunBadCommandLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"--rate", "0"},
+		{"--listen", "127.0.0.1:99999"},
+		{"--output", "1=enttec-pro"},
+		{"--bogus"},
+	} {
+		var stderr strings.Builder
+		if code := run(args, env(nil), &stderr); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+		out := stderr.String()
+		if !strings.HasPrefix(out, "dmxd: ") || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+			t.Errorf("run(%q) wrote %q, want one line", args, out)
+		}
+	}
+}

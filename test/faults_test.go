@@ -1,0 +1,272 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dmxd/dmxd/test/testkit"
+)
+
+// healthz fetches /healthz.
+func healthz(t *testing.T, p *testkit.Process) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(p.URL("/healthz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, h
+}
+
+// waitHealth polls /healthz until it answers code, within timeout.
+func waitHealth(t *testing.T, p *testkit.Process, code int, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, h := healthz(t, p)
+		if got == code {
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz answered %d (%v), want %d within %v", got, h, code, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnplugAndReplug closes the pty master (the USB cable is pulled): the
+// output goes down, clients hear it, /healthz says 503, the levels are
+// kept; a new pty behind the same path brings it back, and its first
+// frame carries the current levels, including a change made while down.
+func TestUnplugAndReplug(t *testing.T) {
+	pty, err := testkit.NewLinkedPTY(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Link)
+	d := dial(t, p)
+	if err := d.Send(`{"dmx": {"1": 90}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool { return f.Values[0] == 90 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := pty.Close(); err != nil {
+		t.Fatal(err)
+	}
+	down, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "output" })
+	if err != nil || down.State != "down" || down.Driver != "enttec-pro" || down.Universe != 1 {
+		t.Fatalf("output message after unplug: %s %v", down.Raw, err)
+	}
+	h := waitHealth(t, p, 503, 5*time.Second)
+	if h["status"] != "degraded" {
+		t.Errorf("/healthz status %v, want degraded", h["status"])
+	}
+	if err := d.Send(`{"dmx": {"2": 45}, "id": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "ack" }); err != nil {
+		t.Fatal(err)
+	}
+	q, err := pty.Replug()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	first, err := q.WaitFrame(10*time.Second, anyFrame)
+	if err != nil {
+		t.Fatalf("no frame after replug: %v", err)
+	}
+	if first.Values[0] != 90 || first.Values[1] != 45 {
+		t.Errorf("first frame after replug has 1=%d 2=%d, want 90 and 45", first.Values[0], first.Values[1])
+	}
+	up, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "output" })
+	if err != nil || up.State != "up" {
+		t.Fatalf("output message after replug: %s %v", up.Raw, err)
+	}
+	waitHealth(t, p, 200, 5*time.Second)
+}
+
+// TestMissingDeviceStartsDown: a serial path that does not exist yet is
+// not an error; the output starts down and comes up when it appears.
+func TestMissingDeviceStartsDown(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "ttyLATER")
+	p := startDMXD(t, "--output", "1=enttec-pro:"+link)
+	waitHealth(t, p, 503, 5*time.Second)
+	pty := newPTY(t)
+	if err := os.Symlink(pty.Path, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pty.WaitFrame(10*time.Second, anyFrame); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, p, 200, 5*time.Second)
+}
+
+// TestStalledDeviceIsReportedDown: nobody reads the device, so dmxd's
+// writes block. The watchdog reports the output down while clients keep
+// being served; once the device reads again the output comes back.
+func TestStalledDeviceIsReportedDown(t *testing.T) {
+	pty, err := testkit.NewStalledPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pty.Close() })
+	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path)
+	d := dial(t, p)
+	down, err := d.Until(15*time.Second, func(m testkit.Message) bool { return m.Type == "output" })
+	if err != nil || down.State != "down" {
+		t.Fatalf("output message while stalled: %s %v", down.Raw, err)
+	}
+	waitHealth(t, p, 503, 5*time.Second)
+	// The universe is not blocked: commands are still applied and acked.
+	if err := d.Send(`{"dmx": {"7": 70}, "id": "x"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "ack" }); err != nil {
+		t.Fatal(err)
+	}
+	pty.Resume()
+	if _, err := pty.WaitFrame(10*time.Second, func(f testkit.Frame) bool { return f.Values[6] == 70 }); err != nil {
+		t.Fatal(err)
+	}
+	up, err := d.Until(10*time.Second, func(m testkit.Message) bool { return m.Type == "output" })
+	if err != nil || up.State != "up" {
+		t.Fatalf("output message after the device read again: %s %v", up.Raw, err)
+	}
+}
+
+// TestStateSurvivesRestart: levels and blackout are saved and restored,
+// and SIGTERM closes clients with 1001 and exits 0 within 5 s.
+func TestStateSurvivesRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "dmxd.json")
+	p, err := testkit.Start(binary, "--state", state, "--universes", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := testkit.Dial(p.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{`{"dmx": {"1": 11, "512": 250}, "id": 1}`, `{"dmx": [9], "start": 300, "universe": 2, "id": 2}`, `{"blackout": true, "universe": 2, "id": 3}`} {
+		if err := d.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "ack" }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Until(5*time.Second, func(testkit.Message) bool { return false })
+	if !isClose(err, 1001) {
+		t.Errorf("desk got %v at shutdown, want close 1001", err)
+	}
+	code, err := p.Wait(5 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d %v, want 0 within 5 s", code, err)
+	}
+	t.Logf("shutdown took %v", time.Since(start))
+
+	q := startDMXD(t, "--state", state, "--universes", "2")
+	e := dial(t, q)
+	if err := e.Send(`{"get": true, "universe": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == 1 })
+	if err != nil || st.Values[0] != 11 || st.Values[511] != 250 || st.Blackout {
+		t.Fatalf("restored universe 1: %s %v", st.Raw, err)
+	}
+	if err := e.Send(`{"get": true, "universe": 2}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err = e.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == 2 })
+	if err != nil || st.Values[299] != 9 || !st.Blackout {
+		t.Fatalf("restored universe 2: %s %v", st.Raw, err)
+	}
+}
+
+// TestStateSavedWhileRunning: a change reaches the file within about a
+// second, without a shutdown (a power cut keeps the look).
+func TestStateSavedWhileRunning(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "dmxd.json")
+	p := startDMXD(t, "--state", state)
+	d := dial(t, p)
+	if err := d.Send(`{"dmx": {"4": 44}}`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(state)
+		if err == nil {
+			var f struct {
+				Universes []struct {
+					Values []int `json:"values"`
+				} `json:"universes"`
+			}
+			if json.Unmarshal(b, &f) == nil && len(f.Universes) == 1 && f.Universes[0].Values[3] == 44 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file never held channel 4 = 44: %v %s", err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCorruptStateIsMovedAside: an unreadable state file is kept under
+// another name, never overwritten, and dmxd starts dark with a log line.
+func TestCorruptStateIsMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "dmxd.json")
+	garbage := []byte("{\"version\": 1, \"universes\": [oops")
+	if err := os.WriteFile(state, garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startDMXD(t, "--state", state)
+	d := dial(t, p)
+	if err := d.Send(`{"get": true}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range st.Values {
+		if v != 0 {
+			t.Fatalf("channel %d = %d, want dark after a corrupt state file", i+1, v)
+		}
+	}
+	matches, _ := filepath.Glob(state + ".bad-*")
+	if len(matches) != 1 {
+		t.Fatalf("moved-aside files: %v, want one", matches)
+	}
+	kept, err := os.ReadFile(matches[0])
+	if err != nil || string(kept) != string(garbage) {
+		t.Errorf("moved-aside file holds %q, want the original bytes", kept)
+	}
+	found := false
+	for _, l := range p.Logs() {
+		if msg, _ := l["message"].(string); strings.Contains(msg, "moved aside") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no log line says the state file was moved aside")
+	}
+}

@@ -1,0 +1,179 @@
+package test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/dmxd/dmxd/test/testkit"
+)
+
+// TestAccessControl checks token, origin and connection limits: each is
+// refused with its HTTP status before any upgrade.
+func TestAccessControl(t *testing.T) {
+	p := startDMXD(t, "--token", "s3cret", "--origins", "http://desk.example:8080", "--max-conns", "2")
+	ws := p.WSURL("/ws")
+	bearer := http.Header{"Authorization": {"Bearer s3cret"}}
+	cases := []struct {
+		name   string
+		url    string
+		header http.Header
+		status int
+	}{
+		{"no token", ws, nil, 401},
+		{"wrong token", ws + "?token=nope", nil, 401},
+		{"wrong bearer", ws, http.Header{"Authorization": {"Bearer nope"}}, 401},
+		{"disallowed origin", ws + "?token=s3cret", http.Header{"Origin": {"http://evil.example"}}, 403},
+		{"allowed origin", ws + "?token=s3cret", http.Header{"Origin": {"http://desk.example:8080"}}, 101},
+		{"bearer without origin", ws, bearer, 101},
+		{"over max-conns", ws + "?token=s3cret", nil, 503},
+	}
+	for _, c := range cases {
+		d, resp, err := testkit.Dial(c.url, c.header)
+		got := 0
+		if resp != nil {
+			got = resp.StatusCode
+		}
+		if got != c.status {
+			t.Errorf("%s: HTTP %d (%v), want %d", c.name, got, err, c.status)
+		}
+		if d != nil {
+			t.Cleanup(func() { _ = d.Close() })
+			if _, err := d.Next(5 * time.Second); err != nil {
+				t.Errorf("%s: no hello: %v", c.name, err)
+			}
+		}
+	}
+	// /healthz and / need no token.
+	for _, path := range []string{"/healthz", "/"} {
+		resp, err := http.Get(p.URL(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s without token: %d, want 200", path, resp.StatusCode)
+		}
+	}
+}
+
+// TestSameHostOriginByDefault: without --origins only the same host may
+// connect from a browser.
+func TestSameHostOriginByDefault(t *testing.T) {
+	p := startDMXD(t)
+	if _, resp, err := testkit.Dial(p.WSURL("/ws"), http.Header{"Origin": {"http://elsewhere.example"}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("foreign origin: %v, want 403", err)
+	}
+	d, _, err := testkit.Dial(p.WSURL("/ws"), http.Header{"Origin": {"http://" + p.Addr}})
+	if err != nil {
+		t.Fatalf("same-host origin refused: %v", err)
+	}
+	d.Close()
+}
+
+// TestRateLimit floods past --conn-rate: the excess gets rate_limited
+// errors and is not applied; a client that keeps going is closed with 1008.
+func TestRateLimit(t *testing.T) {
+	p := startDMXD(t, "--conn-rate", "20")
+	watcher := dial(t, p)
+	d := dial(t, p)
+	// 40 commands (the burst) pass, then refusals; 300 in all.
+	for i := range 300 {
+		if err := d.Send(`{"dmx": {"9": ` + itoa(i%200+1) + `}, "id": ` + itoa(i) + `}`); err != nil {
+			break // closed under us: checked below
+		}
+	}
+	limited, acks := 0, 0
+	var closeErr error
+	for {
+		m, err := d.Next(5 * time.Second)
+		if err != nil {
+			closeErr = err
+			break
+		}
+		switch {
+		case m.Type == "error" && m.Code == "rate_limited":
+			limited++
+			if m.ID == nil {
+				t.Errorf("rate_limited error without the command's id: %s", m.Raw)
+			}
+		case m.Type == "ack":
+			acks++
+		}
+	}
+	if !isClose(closeErr, 1008) {
+		t.Errorf("flooding client ended with %v, want close 1008", closeErr)
+	}
+	if limited == 0 || acks == 0 || acks > 60 {
+		t.Errorf("acks %d, rate_limited %d: want the burst acked and the rest refused", acks, limited)
+	}
+	// Only acked commands were applied: the last acked level is the level.
+	if err := watcher.Send(`{"get": true}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := watcher.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (acks-1)%200 + 1; st.Values[8] != want {
+		t.Errorf("channel 9 = %d, want %d (the last acknowledged command)", st.Values[8], want)
+	}
+}
+
+// TestSlowReaderIsClosed: a desk that asks for more than it reads falls
+// behind; once it has been behind for longer than the slow-client timeout
+// it is closed with 1013, which it reads after what was queued before.
+func TestSlowReaderIsClosed(t *testing.T) {
+	p := startDMXD(t, "--conn-rate", "0")
+	slow := dial(t, p)
+	start := time.Now()
+	// Ask for 2 KB states as fast as possible and read nothing for 7 s:
+	// the kernel buffers fill, then the server's queue.
+	for time.Since(start) < 7*time.Second {
+		if err := slow.Send(`{"get": true}`); err != nil {
+			break
+		}
+	}
+	var err error
+	for err == nil {
+		_, err = slow.Next(10 * time.Second)
+	}
+	if !isClose(err, 1013) {
+		t.Fatalf("slow desk ended with %v, want close 1013", err)
+	}
+}
+
+// TestHalfOpenClientIsReaped: a client that stops answering pings is
+// dropped after twice the ping interval, and /healthz counts it gone.
+func TestHalfOpenClientIsReaped(t *testing.T) {
+	p := startDMXD(t, "--ping-interval", "200ms")
+	d := dial(t, p)
+	// Swallow pings without answering them, and never read again.
+	d.Conn.SetPingHandler(func(string) error { return nil })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, h := healthz(t, p)
+		if h["connections"] == float64(0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("half-open client still counted: %v", h)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = websocket.CloseNormalClosure
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{digits[i%10]}, b...)
+	}
+	return string(b)
+}

@@ -1,0 +1,148 @@
+// fader.js: one channel strip — a select button with the channel number, a
+// vertical fader (role="slider", pointer and keyboard driven) and a numeric
+// field. The strip reports what the user does; it never talks to the server.
+
+const MAX = 255;
+const KEY_STEPS = {
+  ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
+  PageUp: 16, PageDown: -16,
+};
+
+/**
+ * Strip is the view of one channel.
+ * handlers: onMove(level) while dragging, onEnd(level) when a drag ends,
+ * onSet(level) for a key press or a typed value, onSelect() for the label.
+ */
+export class Strip {
+  constructor(ch, handlers) {
+    this.ch = ch;
+    this.h = handlers;
+    this.level = 0;
+    this.dragging = false;
+
+    const el = (this.el = document.createElement("div"));
+    el.className = "strip";
+    el.dataset.ch = String(ch);
+    el.setAttribute("role", "group");
+    el.setAttribute("aria-labelledby", `ch-${ch}`);
+
+    const label = (this.label = document.createElement("button"));
+    label.type = "button";
+    label.className = "ch";
+    label.id = `ch-${ch}`;
+    label.textContent = String(ch);
+    label.title = `Select channel ${ch}`;
+    label.setAttribute("aria-pressed", "false");
+    label.setAttribute("aria-label", `Channel ${ch}`);
+    label.addEventListener("click", () => this.h.onSelect());
+
+    const fader = (this.fader = document.createElement("div"));
+    fader.className = "fader";
+    fader.tabIndex = 0;
+    fader.setAttribute("role", "slider");
+    fader.setAttribute("aria-label", `Channel ${ch} level`);
+    fader.setAttribute("aria-orientation", "vertical");
+    fader.setAttribute("aria-valuemin", "0");
+    fader.setAttribute("aria-valuemax", String(MAX));
+    fader.innerHTML = '<div class="track"><div class="fill"></div></div><div class="thumb"></div>';
+    fader.addEventListener("pointerdown", (e) => this.down(e));
+    fader.addEventListener("pointermove", (e) => this.drag(e));
+    fader.addEventListener("pointerup", (e) => this.up(e));
+    fader.addEventListener("pointercancel", (e) => this.up(e));
+    fader.addEventListener("lostpointercapture", (e) => this.up(e));
+    fader.addEventListener("keydown", (e) => this.key(e));
+
+    const num = (this.num = document.createElement("input"));
+    num.type = "number";
+    num.className = "val";
+    num.min = "0";
+    num.max = String(MAX);
+    num.inputMode = "numeric";
+    num.setAttribute("aria-label", `Channel ${ch} value`);
+    num.addEventListener("change", () => {
+      const v = clampLevel(num.valueAsNumber);
+      if (v === null) {
+        this.show(this.level);
+        return;
+      }
+      this.h.onSet(v);
+    });
+    num.addEventListener("focus", () => num.select());
+
+    el.append(label, fader, num);
+    this.show(0);
+  }
+
+  /** show displays level (not while the user types into the field). */
+  show(level) {
+    this.level = level;
+    this.fader.style.setProperty("--v", String(level / MAX));
+    this.fader.setAttribute("aria-valuenow", String(level));
+    this.fader.setAttribute("aria-valuetext", `${level} (${Math.round((level * 100) / MAX)} %)`);
+    if (document.activeElement !== this.num) this.num.value = String(level);
+  }
+
+  /** selected marks the strip as selected or not. */
+  selected(on) {
+    this.el.classList.toggle("selected", on);
+    this.label.setAttribute("aria-pressed", String(on));
+  }
+
+  /** levelAt maps a pointer's clientY to a level along the fader. */
+  levelAt(clientY) {
+    const r = this.fader.getBoundingClientRect();
+    const thumb = this.fader.querySelector(".thumb").getBoundingClientRect().height;
+    const travel = r.height - thumb;
+    if (travel <= 0) return this.level;
+    const pos = (r.bottom - thumb / 2 - clientY) / travel;
+    return Math.round(Math.min(1, Math.max(0, pos)) * MAX);
+  }
+
+  down(e) {
+    if (e.pointerType === "mouse" && e.button !== 0) return;
+    if (this.h.canMove && !this.h.canMove()) return;
+    e.preventDefault();
+    this.fader.focus({ preventScroll: true });
+    this.fader.setPointerCapture(e.pointerId);
+    this.dragging = true;
+    this.fader.classList.add("active");
+    this.moveTo(this.levelAt(e.clientY));
+  }
+
+  drag(e) {
+    if (!this.dragging) return;
+    // Coalesced events carry every position; only the latest one matters.
+    this.moveTo(this.levelAt(e.clientY));
+  }
+
+  up(e) {
+    if (!this.dragging) return;
+    this.dragging = false;
+    this.fader.classList.remove("active");
+    if (this.fader.hasPointerCapture(e.pointerId)) this.fader.releasePointerCapture(e.pointerId);
+    this.h.onEnd(this.level);
+  }
+
+  moveTo(level) {
+    if (level === this.level) return;
+    this.show(level);
+    this.h.onMove(level);
+  }
+
+  key(e) {
+    let v;
+    if (e.key in KEY_STEPS) v = this.level + KEY_STEPS[e.key];
+    else if (e.key === "Home") v = 0;
+    else if (e.key === "End") v = MAX;
+    else return;
+    e.preventDefault();
+    v = Math.min(MAX, Math.max(0, v));
+    if (v !== this.level) this.h.onSet(v);
+  }
+}
+
+/** clampLevel turns a typed number into a level 0..255, or null. */
+export function clampLevel(n) {
+  if (!Number.isFinite(n)) return null;
+  return Math.min(MAX, Math.max(0, Math.round(n)));
+}
