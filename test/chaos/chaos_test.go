@@ -18,9 +18,10 @@ func TestMain(m *testing.M) {
 // TestShortChaosRun is the chaos harness at CI size: 300 client slots for
 // 10 s with the device unplugged and dmxd restarted mid-run. Every
 // invariant of the full run applies, except that the frame timing is held
-// to sanity bounds (≥ 30 frames in every second, no gap over 250 ms): this
-// test runs under -race on a shared 2-core machine, and the timing claim
-// itself (43 Hz, no gap over two frame periods) is what just chaos checks.
+// to sanity bounds (≥ 20 frames in every second, no gap over 500 ms) that
+// catch a stuck or crawling output: this test runs under -race on a shared
+// 2-core machine, and the timing claim itself (43 Hz, no gap over two
+// frame periods) is what just chaos checks.
 func TestShortChaosRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run skipped in -short mode")
@@ -31,8 +32,8 @@ func TestShortChaosRun(t *testing.T) {
 	cfg.Seed = 42
 	cfg.PingInterval = time.Second // half-open clients are reaped within the run
 	cfg.UpdateBudget = 6000        // moderate: the harness runs under -race
-	cfg.MinWindowFrames = 30
-	cfg.MaxFrameGap = 250 * time.Millisecond
+	cfg.MinWindowFrames = 20
+	cfg.MaxFrameGap = 500 * time.Millisecond
 	cfg.Dir = t.TempDir()
 	var log strings.Builder
 	cfg.Log = &log

@@ -37,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "dmxd --ping-interval (half-open clients are checked after twice that)")
 	fs.IntVar(&cfg.MinWindowFrames, "min-frames", cfg.MinWindowFrames, "fewest frames allowed in any 1 s window while plugged in")
 	fs.DurationVar(&cfg.MaxFrameGap, "max-gap", cfg.MaxFrameGap, "longest allowed time between two frames while plugged in")
+	fs.IntVar(&cfg.LoadNice, "nice", cfg.LoadNice, "nice value of the load generator's threads (0: unchanged); dmxd and the recorders keep normal priority")
 	fs.BoolVar(&cfg.Unplug, "unplug", cfg.Unplug, "unplug and replug universe 1's device mid-run")
 	fs.BoolVar(&cfg.Restart, "restart", cfg.Restart, "restart dmxd with SIGTERM mid-run")
 	report := fs.String("report", "", "also write the summary as JSON to this file")

@@ -70,6 +70,10 @@ type Config struct {
 	// periods; the short run in go test uses sanity bounds (see there).
 	MinWindowFrames int
 	MaxFrameGap     time.Duration
+	// LoadNice is the nice value of the harness's own threads during the
+	// run (0: unchanged); dmxd and the recorders keep the normal priority.
+	// See loadNice.
+	LoadNice int
 	// Unplug and Restart switch the two faults on.
 	Unplug, Restart bool
 	// Log receives progress lines; nil discards them.
@@ -90,6 +94,7 @@ func DefaultConfig() Config {
 		// over two frame periods.
 		MinWindowFrames: 43,
 		MaxFrameGap:     2 * framePeriod,
+		LoadNice:        loadNice,
 		Unplug:       true,
 		Restart:      true,
 	}

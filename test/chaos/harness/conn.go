@@ -77,7 +77,7 @@ func (h *harness) dial(ctx context.Context, o dialOpts) (*websocket.Conn, error)
 			kind = fmt.Sprintf("http_%d", resp.StatusCode)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			kind = "refused"
-		case errors.Is(err, syscall.ECONNRESET):
+		case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			kind = "reset"
 		case errors.Is(err, context.Canceled):
 			kind = "cancelled"
@@ -85,7 +85,7 @@ func (h *harness) dial(ctx context.Context, o dialOpts) (*websocket.Conn, error)
 			kind = "timeout"
 		}
 		h.st.add("dial_fail." + kind)
-		if kind == "other" || (kind == "http_503" && !h.inFault()) {
+		if kind == "other" || ((kind == "http_503" || kind == "reset") && !h.inFault()) {
 			h.st.violate("dial: %v", err)
 		}
 		return nil, err

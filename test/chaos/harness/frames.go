@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +126,13 @@ func (l *frameLog) analyse(st *stats, minFrames int, maxGap time.Duration) Outpu
 				out.MaxGap = gap
 			}
 			if gap > maxGap {
-				st.violate("universe %d: %v without a frame at %s (bound %v)", l.universe, gap.Round(100*time.Microsecond), in[j-1].Format("15:04:05.000"), maxGap.Round(100*time.Microsecond))
+				// The spacing of the next frames tells a late writer (normal
+				// spacing) from a late reader (a burst read at once).
+				var next []string
+				for k := j + 1; k < len(in) && k <= j+3; k++ {
+					next = append(next, in[k].Sub(in[k-1]).Round(100*time.Microsecond).String())
+				}
+				st.violate("universe %d: %v without a frame at %s (bound %v; then %s)", l.universe, gap.Round(100*time.Microsecond), in[j-1].Format("15:04:05.000"), maxGap.Round(100*time.Microsecond), strings.Join(next, " "))
 			}
 		}
 		j := 0

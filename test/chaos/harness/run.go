@@ -46,6 +46,7 @@ type harness struct {
 	logs           map[int]*frameLog // universes 1 and 2
 	pty1, pty2     *testkit.Device
 	ctl            *session // the harness's own desk
+	launch         *launcher
 	http           *http.Client
 	peakConns      atomic.Int64
 	peakRSS        atomic.Int64
@@ -129,15 +130,17 @@ func (h *harness) run() error {
 		h.bin = b
 	}
 	var err error
+	h.launch = newLauncher()
+	defer h.launch.stop()
 	h.link = filepath.Join(h.dir, "ttyDMX1")
-	if h.pty1, err = testkit.StartDevice(h.link); err != nil {
+	if h.pty1, err = h.startDevice(h.link); err != nil {
 		return err
 	}
 	defer func() {
 		_ = h.pty1.Unplug()
 		h.logs[1].wg.Wait()
 	}()
-	if h.pty2, err = testkit.StartDevice(filepath.Join(h.dir, "ttyDMX2")); err != nil {
+	if h.pty2, err = h.startDevice(filepath.Join(h.dir, "ttyDMX2")); err != nil {
 		return err
 	}
 	defer func() {
@@ -178,6 +181,11 @@ func (h *harness) run() error {
 	h.sum.RSSBase, _ = h.proc.Load().RSS()
 	h.sum.GoroutinesBefore = h.goroutines()
 
+	if h.cfg.LoadNice > 0 {
+		if err := h.launch.niceThreads(h.cfg.LoadNice); err != nil {
+			return err
+		}
+	}
 	monCtx, stopMon := context.WithCancel(context.Background())
 	monDone := make(chan struct{})
 	go h.monitor(monCtx, monDone)
@@ -268,7 +276,11 @@ func (h *harness) run() error {
 
 // startDMXD starts dmxd listening on addr and marks the outputs up.
 func (h *harness) startDMXD(addr string) error {
-	p, err := testkit.Start(h.bin, append(append([]string(nil), h.args...), "--listen", addr)...)
+	var p *testkit.Process
+	var err error
+	h.launch.do(func() {
+		p, err = testkit.Start(h.bin, append(append([]string(nil), h.args...), "--listen", addr)...)
+	})
 	if err != nil {
 		return err
 	}
@@ -279,6 +291,14 @@ func (h *harness) startDMXD(addr string) error {
 		l.up(now)
 	}
 	return nil
+}
+
+// startDevice starts a pty recorder at normal priority.
+func (h *harness) startDevice(link string) (*testkit.Device, error) {
+	var d *testkit.Device
+	var err error
+	h.launch.do(func() { d, err = testkit.StartDevice(link) })
+	return d, err
 }
 
 // stopDMXD sends SIGTERM and checks a clean exit within the protocol's 5 s.
@@ -320,6 +340,9 @@ func (h *harness) monitor(ctx context.Context, done chan<- struct{}) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if h.cfg.LoadNice > 0 {
+			_ = h.launch.niceThreads(h.cfg.LoadNice) // threads started since
 		}
 		if p := h.proc.Load(); p != nil {
 			if rss, err := p.RSS(); err == nil && rss > h.peakRSS.Load() {
@@ -484,7 +507,7 @@ func (h *harness) unplug(window time.Duration) {
 		h.st.violate("unplugged: want /healthz 503: %v", err)
 	}
 	time.Sleep(time.Until(at.Add(window)))
-	q, err := testkit.StartDevice(h.link)
+	q, err := h.startDevice(h.link)
 	if err != nil {
 		h.st.violate("replug: %v", err)
 		return
