@@ -95,8 +95,8 @@ func DefaultConfig() Config {
 		MinWindowFrames: 43,
 		MaxFrameGap:     2 * framePeriod,
 		LoadNice:        loadNice,
-		Unplug:       true,
-		Restart:      true,
+		Unplug:          true,
+		Restart:         true,
 	}
 }
 
