@@ -65,7 +65,9 @@ func (h *harness) slot(ctx, hard context.Context, i int) {
 	for ctx.Err() == nil {
 		r := pickRole(rng)
 		h.st.add("session." + r.name)
+		h.st.active(r.name, 1)
 		r.run(h, ctx, rng)
+		h.st.active(r.name, -1)
 		sleepCtx(ctx, time.Duration(rng.Int64N(int64(200*time.Millisecond))))
 	}
 }
@@ -509,27 +511,50 @@ func (h *harness) flood(ctx context.Context, rng *rand.Rand) {
 // slow reads with a pause before every message and a small receive
 // buffer. dmxd may keep it (resyncing it with a state) or close it with
 // 1013; if the close frame cannot be written because the client reads
-// nothing, the connection just ends.
+// nothing, the connection just ends. A third of them are stalled: one
+// message every two seconds or so; when the run leaves time for it, such
+// a client must have been closed after stallBound.
 func (h *harness) slow(ctx context.Context, rng *rand.Rand) {
 	pause := time.Duration(20+rng.IntN(200)) * time.Millisecond
+	life := h.lifetime(rng, 0.1, 0.3)
+	stalled, verify := rng.IntN(3) == 0, false
+	if stalled {
+		pause = time.Duration(1500+rng.IntN(1000)) * time.Millisecond
+		if time.Until(h.end) > h.stallBound()+time.Second {
+			life, verify = h.stallBound(), true
+		}
+	}
 	s := h.connect(ctx, rng, dialOpts{smallBuf: true}, func() time.Duration { return pause })
 	if s == nil {
 		return
 	}
-	t := time.NewTimer(h.lifetime(rng, 0.1, 0.3))
+	t := time.NewTimer(life)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+		if verify {
+			holds, err := h.serverHolds(s.ws.NetConn().LocalAddr())
+			switch {
+			case err != nil:
+				h.st.violate("stalled reader: %v", err)
+			case holds:
+				h.st.violate("stalled reader still held by dmxd after %v", life)
+			default:
+				h.st.add("slow.stalled_true.released_by_dmxd")
+				s.drop()
+				return
+			}
+		}
 	case <-s.done:
 		kind := closeKind(s.endErr)
-		h.st.add("slow.closed_" + kind)
-		if kind != "1013" && kind != "eof" && kind != "reset" && !(kind == "1001" && h.inFault()) {
+		h.st.add(fmt.Sprintf("slow.stalled_%t.closed_%s", stalled, kind))
+		if kind != "1013" && kind != "eof" && kind != "reset" && kind != "1006" && !(kind == "1001" && h.inFault()) {
 			h.st.violate("slow reader: connection ended with %s (%v), want 1013", kind, s.endErr)
 		}
 		return
 	}
-	h.st.add("slow.kept")
+	h.st.add(fmt.Sprintf("slow.stalled_%t.kept", stalled))
 	s.drop()
 }
 

@@ -142,6 +142,12 @@ func (c *Config) cmdRate() float64 {
 // server: twice the ping interval, and some margin for a busy machine.
 func (h *harness) reapBound() time.Duration { return 2*h.cfg.PingInterval + 3*time.Second }
 
+// stallBound is how long a client that reads one message every two
+// seconds may stay connected: its pongs queue behind the updates, so the
+// keepalive drops it after twice the ping interval, plus dmxd's 10 s
+// write deadline on a socket that stopped draining, plus a margin.
+func (h *harness) stallBound() time.Duration { return 2*h.cfg.PingInterval + 13*time.Second }
+
 // owners is how many clients own channels.
 func (c *Config) owners() int {
 	return min(max(c.Conns/40, 4), maxOwners)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,8 @@ type session struct {
 	events chan serverMsg // output and blackout messages; nil unless wanted
 	done   chan struct{}
 	endErr error // how the reader ended; valid after done
+	quit   chan struct{} // closed when the client ends the session
+	once   sync.Once
 }
 
 // dialOpts tune a connection.
@@ -142,6 +145,7 @@ func (h *harness) start(ws *websocket.Conn, wantStates bool, pace func() time.Du
 		acks: make(chan int64, 256),
 		errs: make(chan serverMsg, 256),
 		done: make(chan struct{}),
+		quit: make(chan struct{}),
 	}
 	if wantStates {
 		s.states = make(chan serverMsg, 64)
@@ -155,7 +159,14 @@ func (s *session) read(pace func() time.Duration) {
 	defer close(s.done)
 	for {
 		if pace != nil {
-			time.Sleep(pace())
+			t := time.NewTimer(pace())
+			select {
+			case <-t.C:
+			case <-s.quit: // a slow reader that leaves does not drain first
+				t.Stop()
+				s.endErr = net.ErrClosed
+				return
+			}
 		}
 		_, data, err := s.ws.ReadMessage()
 		if err != nil {
@@ -239,6 +250,9 @@ func (s *session) request(cmd string) (serverMsg, error) {
 	}
 }
 
+// stop tells a paced reader to end.
+func (s *session) stop() { s.once.Do(func() { close(s.quit) }) }
+
 // closeClean says goodbye with 1000 and waits for the reader to end.
 func (s *session) closeClean() {
 	_ = s.ws.WriteControl(websocket.CloseMessage,
@@ -247,12 +261,14 @@ func (s *session) closeClean() {
 	case <-s.done:
 	case <-time.After(2 * time.Second):
 	}
+	s.stop()
 	_ = s.ws.Close()
 	<-s.done
 }
 
 // drop closes the TCP connection without a close frame.
 func (s *session) drop() {
+	s.stop()
 	_ = s.ws.NetConn().Close()
 	<-s.done
 }

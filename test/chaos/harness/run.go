@@ -201,7 +201,9 @@ func (h *harness) run() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			h.st.active("slot", 1)
 			h.slot(ctx, hard, i)
+			h.st.active("slot", -1)
 		}()
 	}
 
@@ -247,7 +249,7 @@ func (h *harness) run() error {
 	select {
 	case <-done:
 	case <-hard.Done():
-		h.st.violate("clients still running 20s after the end")
+		h.st.violate("clients still running 20s after the end: %s", h.st.liveRoles())
 		<-done
 	}
 	h.logf("clients gone; final comparison")
@@ -426,7 +428,9 @@ func (h *harness) storm(ctx context.Context, wg *sync.WaitGroup, n, k int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(h.cfg.Seed, uint64(k)<<32|uint64(i)))
 			h.st.add("session.storm")
+			h.st.active("storm", 1)
 			h.churn(ctx, rng)
+			h.st.active("storm", -1)
 		}()
 	}
 }

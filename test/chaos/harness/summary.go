@@ -67,9 +67,30 @@ type stats struct {
 	violations                                []string
 	nviol                                     int
 	byFormat                                  map[string]int
+	live                                      map[string]int // sessions under way, by role
 }
 
-func newStats() *stats { return &stats{counts: map[string]int64{}, byFormat: map[string]int{}} }
+// active counts a session of role starting (+1) or ending (-1).
+func (s *stats) active(role string, d int) {
+	s.mu.Lock()
+	s.live[role] += d
+	s.mu.Unlock()
+}
+
+// liveRoles describes the sessions still under way.
+func (s *stats) liveRoles() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.live)) {
+		if s.live[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, s.live[k]))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func newStats() *stats { return &stats{counts: map[string]int64{}, byFormat: map[string]int{}, live: map[string]int{}} }
 
 // add counts one event of kind.
 func (s *stats) add(kind string) {
