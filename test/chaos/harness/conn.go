@@ -42,7 +42,7 @@ type session struct {
 	states chan serverMsg // nil unless the role wants states
 	events chan serverMsg // output and blackout messages; nil unless wanted
 	done   chan struct{}
-	endErr error // how the reader ended; valid after done
+	endErr error         // how the reader ended; valid after done
 	quit   chan struct{} // closed when the client ends the session
 	once   sync.Once
 }

@@ -90,7 +90,9 @@ func (s *stats) liveRoles() string {
 	return strings.Join(parts, " ")
 }
 
-func newStats() *stats { return &stats{counts: map[string]int64{}, byFormat: map[string]int{}, live: map[string]int{}} }
+func newStats() *stats {
+	return &stats{counts: map[string]int64{}, byFormat: map[string]int{}, live: map[string]int{}}
+}
 
 // add counts one event of kind.
 func (s *stats) add(kind string) {
