@@ -168,7 +168,7 @@ func (h *harness) noiseCommand(rng *rand.Rand) string {
 		}
 		return fmt.Sprintf(`{"dmx":[%s],"start":%d,"universe":%d}`, strings.Join(vals, ","), start, u)
 	case 4:
-		return fmt.Sprintf(`{"fade":{"%d":%d,"%d":%d},"ms":%d,"universe":%d}`, ch(), rng.IntN(256), ch(), rng.IntN(256), rng.IntN(1000), u)
+		return fmt.Sprintf(`{"fade":{"%d":%d,"%d":%d},"ms":%d,"universe":%d}`, ch(), rng.IntN(256), ch(), rng.IntN(256), rng.IntN(maxNoiseFadeMs), u)
 	default:
 		return fmt.Sprintf(`{"dmx":{"%d":%d,"%d":%d},"universe":%d}`, ch(), rng.IntN(256), ch(), rng.IntN(256), u)
 	}
@@ -183,10 +183,10 @@ func (h *harness) noise(ctx context.Context, rng *rand.Rand) {
 	}
 	end := time.Now().Add(h.lifetime(rng, 0.05, 0.25))
 	for time.Now().Before(end) {
-		if err := h.noiseLim.Wait(ctx); err != nil {
+		cmd := h.noiseCommand(rng)
+		if err := h.noiseLim.WaitN(ctx, updateCost(cmd)); err != nil {
 			break
 		}
-		cmd := h.noiseCommand(rng)
 		m, err := s.request(cmd)
 		if err != nil {
 			if !h.inFault() {
@@ -206,6 +206,27 @@ func (h *harness) noise(ctx context.Context, rng *rand.Rand) {
 		}
 	}
 	h.leave(s, rng)
+}
+
+// maxNoiseFadeMs is the longest fade of non-owner traffic.
+const maxNoiseFadeMs = 300
+
+// updateCost is how many frames with an update a command causes: one,
+// plus one per frame of its fade. The shared limiters count these, since
+// every such frame sends an update to every client.
+func updateCost(cmd string) int {
+	_, ms, ok := strings.Cut(cmd, `"ms":`)
+	if !ok {
+		return 1
+	}
+	n := 0
+	for _, c := range ms {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return 1 + n*44/1000
 }
 
 // ownerCmd is an owner's command and the levels it sets.
@@ -276,12 +297,12 @@ func (h *harness) owner(ctx, hard context.Context, rng *rand.Rand, i int) {
 		h.st.add("session.owner")
 		for {
 			if pending == nil {
-				if ctx.Err() != nil || h.ownerLim.Wait(ctx) != nil {
+				c := newOwnerCmd(rng, b)
+				if ctx.Err() != nil || h.ownerLim.WaitN(ctx, updateCost(c.text)) != nil {
 					s.closeClean()
 					return
 				}
 				h.gate.enter()
-				c := newOwnerCmd(rng, b)
 				pending = &c
 			}
 			m, err := s.request(pending.text)

@@ -89,7 +89,9 @@ func DefaultConfig() Config {
 		Universes:    3,
 		ConnRate:     50,
 		UpdateBudget: 20000,
-		PingInterval: 2 * time.Second,
+		// Long enough that a load generator starved of CPU still answers
+		// pings in time, short enough to check reaping within the run.
+		PingInterval: 5 * time.Second,
 		// The lights never stutter: ≥ 43 Hz in every second, no gap
 		// over two frame periods.
 		MinWindowFrames: 43,

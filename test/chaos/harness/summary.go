@@ -49,6 +49,10 @@ type Summary struct {
 	RSSBase     int64         `json:"rss_baseline_bytes"`
 	RSSPeak     int64         `json:"rss_peak_bytes"`
 	RSSAfter    int64         `json:"rss_after_bytes"`
+	// HeapBase and HeapAfter are go_memstats_heap_inuse_bytes from
+	// /metrics; -1 when dmxd exposes no such metric.
+	HeapBase  int64 `json:"heap_inuse_baseline_bytes"`
+	HeapAfter int64 `json:"heap_inuse_after_bytes"`
 	// GoroutinesBefore and After come from /metrics go_goroutines; -1
 	// when dmxd exposes no such metric.
 	GoroutinesBefore int `json:"goroutines_before"`
@@ -155,6 +159,11 @@ func (sum *Summary) WriteTable(w io.Writer) {
 	row("frames resumed after replug", sum.ReplugAfter.Round(time.Millisecond))
 	row("no frames during restart", sum.RestartGap.Round(time.Millisecond))
 	row("RSS baseline / peak / after", fmt.Sprintf("%s / %s / %s", mib(sum.RSSBase), mib(sum.RSSPeak), mib(sum.RSSAfter)))
+	if sum.HeapBase >= 0 {
+		row("Go heap in use before / after", fmt.Sprintf("%s / %s", mib(sum.HeapBase), mib(sum.HeapAfter)))
+	} else {
+		row("Go heap in use before / after", "n/a (no /metrics)")
+	}
 	row("goroutines before / after", fmt.Sprintf("%s / %s", gor(sum.GoroutinesBefore), gor(sum.GoroutinesAfter)))
 	keys := slices.Sorted(maps.Keys(sum.Counts))
 	for _, k := range keys {
