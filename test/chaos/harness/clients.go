@@ -189,7 +189,7 @@ func (h *harness) noise(ctx context.Context, rng *rand.Rand) {
 		}
 		m, err := s.request(cmd)
 		if err != nil {
-			if !h.inFault() {
+			if !h.excused(s) {
 				h.st.violate("noise %s: %v", cmd, err)
 			}
 			select {
@@ -307,7 +307,7 @@ func (h *harness) owner(ctx, hard context.Context, rng *rand.Rand, i int) {
 			}
 			m, err := s.request(pending.text)
 			if err != nil {
-				if !h.inFault() {
+				if !h.excused(s) {
 					h.st.violate("owner %d %s: %v", i, pending.text, err)
 				}
 				select {
@@ -339,7 +339,7 @@ func (h *harness) blackouts(ctx context.Context, rng *rand.Rand) {
 		}
 		h.st.add("session.blackout")
 		for ctx.Err() == nil {
-			sleepCtx(ctx, time.Duration(1000+rng.IntN(2000))*time.Millisecond)
+			sleepCtx(ctx, time.Duration(3000+rng.IntN(4000))*time.Millisecond)
 			u := 1 + rng.IntN(h.cfg.Universes)
 			ok := true
 			for _, on := range []bool{true, false} {
@@ -347,7 +347,7 @@ func (h *harness) blackouts(ctx context.Context, rng *rand.Rand) {
 				m, err := s.request(fmt.Sprintf(`{"blackout":%t,"universe":%d}`, on, u))
 				h.gate.leave()
 				if err != nil {
-					if !h.inFault() {
+					if !h.excused(s) {
 						h.st.violate("blackout %t: %v", on, err)
 					}
 					ok = false
@@ -471,7 +471,7 @@ func (h *harness) oversized(ctx context.Context, rng *rand.Rand) {
 	}
 	if kind := closeKind(s.endErr); kind == "1009" {
 		h.st.add("abuse.oversized_1009")
-	} else if !h.inFault() {
+	} else if !h.excused(s) {
 		h.st.violate("oversized message: connection ended with %s (%v), want close 1009", kind, s.endErr)
 	}
 }
@@ -519,7 +519,7 @@ func (h *harness) flood(ctx context.Context, rng *rand.Rand) {
 	}
 	kind := closeKind(s.endErr)
 	switch {
-	case h.inFault():
+	case h.excused(s):
 	case limited == 0:
 		h.st.violate("flood of %d commands: no rate_limited error (closed with %s)", sent, kind)
 	case kind != "1008":
@@ -570,7 +570,7 @@ func (h *harness) slow(ctx context.Context, rng *rand.Rand) {
 	case <-s.done:
 		kind := closeKind(s.endErr)
 		h.st.add(fmt.Sprintf("slow.stalled_%t.closed_%s", stalled, kind))
-		if kind != "1013" && kind != "eof" && kind != "reset" && kind != "1006" && !(kind == "1001" && h.inFault()) {
+		if kind != "1013" && kind != "eof" && kind != "reset" && kind != "1006" && !h.excused(s) {
 			h.st.violate("slow reader: connection ended with %s (%v), want 1013", kind, s.endErr)
 		}
 		return

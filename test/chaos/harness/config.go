@@ -88,10 +88,10 @@ func DefaultConfig() Config {
 		Seed:         1,
 		Universes:    3,
 		ConnRate:     50,
-		UpdateBudget: 20000,
+		UpdateBudget: 10000,
 		// Long enough that a load generator starved of CPU still answers
 		// pings in time, short enough to check reaping within the run.
-		PingInterval: 5 * time.Second,
+		PingInterval: 10 * time.Second,
 		// The lights never stutter: ≥ 43 Hz in every second, no gap
 		// over two frame periods.
 		MinWindowFrames: 43,

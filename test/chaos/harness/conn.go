@@ -94,6 +94,14 @@ func (h *harness) dial(ctx context.Context, o dialOpts) (*websocket.Conn, error)
 		return nil, err
 	}
 	h.st.opened.Add(1)
+	// gorilla's default close handler answers the close frame and, if that
+	// answer cannot be written (dmxd already closed the socket), makes
+	// ReadMessage return the write error instead of the close code it
+	// read. The code is what the harness checks.
+	ws.SetCloseHandler(func(code int, _ string) error {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		return nil
+	})
 	// hello first, then one state per universe; updates of a universe
 	// whose state came already may come in between, never before it.
 	_ = ws.SetReadDeadline(time.Now().Add(ackTimeout))
@@ -294,13 +302,31 @@ func closeKind(err error) string {
 	return "other"
 }
 
+// excused reports whether a session's failure is explained by a restart:
+// during one, or a 1001 (sent only at shutdown) noticed later.
+func (h *harness) excused(s *session) bool {
+	if h.inFault() {
+		return true
+	}
+	select {
+	case <-s.done:
+		return closeKind(s.endErr) == "1001" && h.restarted.Load()
+	default:
+		return false
+	}
+}
+
 // sessionEnd counts how a connection ended that the client did not end
 // itself, and flags codes that no well-behaved client should get.
 func (h *harness) sessionEnd(role string, err error) string {
 	kind := closeKind(err)
 	h.st.add("close." + kind)
 	switch kind {
-	case "1001", "eof", "reset":
+	case "1001":
+		if !h.restarted.Load() {
+			h.st.violate("%s: connection closed with 1001 but dmxd was never restarted", role)
+		}
+	case "eof", "reset":
 		if !h.inFault() {
 			h.st.violate("%s: connection ended (%s: %v) outside a restart", role, kind, err)
 		}

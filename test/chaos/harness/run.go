@@ -38,6 +38,7 @@ type harness struct {
 	// faultUntil (unix nanos) ends the window in which connections may
 	// break because dmxd restarts.
 	faultUntil atomic.Int64
+	restarted  atomic.Bool // dmxd was restarted: 1001 closes are expected
 
 	bin, dir, link string
 	args           []string
@@ -451,6 +452,15 @@ func (h *harness) checkpoint(label string) {
 	if err := h.gate.pause(30 * time.Second); err != nil {
 		h.st.violate("%s: pausing the owners: %v", label, err)
 	}
+	select {
+	case <-h.ctl.done: // dmxd dropped the harness's own desk: say so, go on
+		h.st.violate("%s: the control desk was disconnected: %v", label, h.ctl.endErr)
+		if err := h.connectControl(); err != nil {
+			h.st.violate("%s: %v", label, err)
+			return
+		}
+	default:
+	}
 	for u := 1; u <= h.cfg.Universes; u++ {
 		if m, err := h.ctl.request(fmt.Sprintf(`{"blackout":false,"universe":%d}`, u)); err != nil || m.Type != "ack" {
 			h.st.violate("%s: blackout off on universe %d: %v %s", label, u, err, m.Code)
@@ -582,6 +592,7 @@ func (h *harness) restart() {
 	h.checkpoint("before restart")
 	defer h.gate.resume()
 	h.faultUntil.Store(math.MaxInt64)
+	h.restarted.Store(true)
 	addr := h.proc.Load().Addr
 	at := time.Now()
 	for _, l := range h.logs {
