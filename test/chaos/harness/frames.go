@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,12 +93,30 @@ func (l *frameLog) firstAfter(t time.Time, timeout time.Duration) (testkit.Frame
 	}
 }
 
+// gapAt is one gap between frames, for the summary.
+type gapAt struct {
+	gap  time.Duration
+	at   time.Time
+	next []time.Time
+}
+
 // analyse measures every plugged-in interval: frames per whole 1-second
 // window from its first frame, and gaps between consecutive frames.
-func (l *frameLog) analyse(st *stats, minFrames int, maxGap time.Duration) OutputStats {
+func (l *frameLog) analyse(st *stats, minFrames int, maxGap time.Duration) (out OutputStats) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := OutputStats{Universe: l.universe, Frames: len(l.frames), MinWindowFrames: -1}
+	out = OutputStats{Universe: l.universe, Frames: len(l.frames), MinWindowFrames: -1}
+	var worst []gapAt
+	defer func() {
+		slices.SortFunc(worst, func(a, b gapAt) int { return cmp.Compare(b.gap, a.gap) })
+		for _, g := range worst[:min(3, len(worst))] {
+			var next []string
+			for k := 1; k < len(g.next); k++ {
+				next = append(next, g.next[k].Sub(g.next[k-1]).Round(100*time.Microsecond).String())
+			}
+			out.WorstGaps = append(out.WorstGaps, fmt.Sprintf("%v at %s, then %s", g.gap.Round(100*time.Microsecond), g.at.Format("15:04:05.000"), strings.Join(next, " ")))
+		}
+	}()
 	for i := 0; i < len(l.marks); i++ {
 		if !l.marks[i].up {
 			continue
@@ -126,6 +146,7 @@ func (l *frameLog) analyse(st *stats, minFrames int, maxGap time.Duration) Outpu
 				out.MaxGap = gap
 			}
 			if gap > maxGap {
+				worst = append(worst, gapAt{gap, in[j-1], in[j:min(j+4, len(in))]})
 				// The spacing of the next frames tells a late writer (normal
 				// spacing) from a late reader (a burst read at once).
 				var next []string

@@ -28,6 +28,9 @@ type OutputStats struct {
 	MinWindowFrames int `json:"min_window_frames"`
 	// MaxGap is the longest time between two frames while plugged in.
 	MaxGap time.Duration `json:"max_gap_ns"`
+	// WorstGaps are the longest gaps, when they began and how the next
+	// frames were spaced (a burst, spacing 0, points at a late reader).
+	WorstGaps []string `json:"worst_gaps"`
 }
 
 // Summary is the outcome of a run.
@@ -155,6 +158,9 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row(fmt.Sprintf("universe %d frames / 1 s windows", o.Universe), fmt.Sprintf("%d / %d", o.Frames, o.Windows))
 		row(fmt.Sprintf("universe %d min frames per 1 s window", o.Universe), o.MinWindowFrames)
 		row(fmt.Sprintf("universe %d max frame gap", o.Universe), o.MaxGap.Round(100*time.Microsecond))
+		for _, g := range o.WorstGaps {
+			fmt.Fprintf(w, "    universe %d gap %s\n", o.Universe, g)
+		}
 	}
 	row("frames resumed after replug", sum.ReplugAfter.Round(time.Millisecond))
 	row("no frames during restart", sum.RestartGap.Round(time.Millisecond))
