@@ -158,13 +158,25 @@ func runRecorder() int {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0) // the test is gone
 	}()
-	var rec [recordSize]byte
+	// The pty is read without ever waiting for the test: records queue in
+	// memory, and a second goroutine writes them out.
+	recs := make(chan [recordSize]byte, 1<<16)
+	go func() {
+		for rec := range recs {
+			_, _ = w.Write(rec[:])
+			if len(recs) == 0 && w.Flush() != nil {
+				os.Exit(0)
+			}
+		}
+	}()
 	err = decodeEnttec(&eioRetryReader{f: p.master}, func(f Frame) {
+		var rec [recordSize]byte
 		binary.LittleEndian.PutUint64(rec[:8], uint64(f.At.UnixNano()))
 		copy(rec[8:], f.Values[:])
-		_, _ = w.Write(rec[:])
-		if w.Flush() != nil {
-			os.Exit(0)
+		select {
+		case recs <- rec:
+		default:
+			fmt.Fprintln(os.Stderr, "recorder: the test reads no frames; dropping")
 		}
 	})
 	fmt.Fprintln(os.Stderr, "recorder:", err)

@@ -151,6 +151,28 @@ func (p *Process) RSS() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc status")
 }
 
+// Sched returns dmxd's CPU time and the time its threads spent waiting on
+// the OS run queue, summed over its live threads (/proc/PID/task/*/schedstat).
+func (p *Process) Sched() (cpu, wait time.Duration, err error) {
+	dir := fmt.Sprintf("/proc/%d/task", p.Pid())
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list threads: %w", err)
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		var run, delay int64
+		if _, err := fmt.Sscan(string(data), &run, &delay); err == nil {
+			cpu += time.Duration(run)
+			wait += time.Duration(delay)
+		}
+	}
+	return cpu, wait, nil
+}
+
 // Exited is closed when dmxd has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exit }
 

@@ -312,6 +312,10 @@ func (h *harness) startDevice(link string) (*testkit.Device, error) {
 // stopDMXD sends SIGTERM and checks a clean exit within the protocol's 5 s.
 func (h *harness) stopDMXD(when string) {
 	p := h.proc.Load()
+	if cpu, wait, err := p.Sched(); err == nil {
+		h.sum.DMXDCPU += cpu
+		h.sum.DMXDRunWait += wait
+	}
 	began := time.Now()
 	code, err := p.Stop(shutdownBudget)
 	took := time.Since(began)

@@ -49,6 +49,10 @@ type Summary struct {
 	Outputs     []OutputStats `json:"outputs"`
 	ReplugAfter time.Duration `json:"replug_resume_ns"`
 	RestartGap  time.Duration `json:"restart_no_frames_ns"`
+	// DMXDCPU and DMXDRunWait are dmxd's CPU time and its threads' wait on
+	// the OS run queue over the run (both dmxd processes).
+	DMXDCPU     time.Duration `json:"dmxd_cpu_ns"`
+	DMXDRunWait time.Duration `json:"dmxd_runqueue_wait_ns"`
 	RSSBase     int64         `json:"rss_baseline_bytes"`
 	RSSPeak     int64         `json:"rss_peak_bytes"`
 	RSSAfter    int64         `json:"rss_after_bytes"`
@@ -164,6 +168,7 @@ func (sum *Summary) WriteTable(w io.Writer) {
 	}
 	row("frames resumed after replug", sum.ReplugAfter.Round(time.Millisecond))
 	row("no frames during restart", sum.RestartGap.Round(time.Millisecond))
+	row("dmxd CPU time / OS run-queue wait", fmt.Sprintf("%v / %v", sum.DMXDCPU.Round(time.Millisecond), sum.DMXDRunWait.Round(time.Millisecond)))
 	row("RSS baseline / peak / after", fmt.Sprintf("%s / %s / %s", mib(sum.RSSBase), mib(sum.RSSPeak), mib(sum.RSSAfter)))
 	if sum.HeapBase >= 0 {
 		row("Go heap in use before / after", fmt.Sprintf("%s / %s", mib(sum.HeapBase), mib(sum.HeapAfter)))
