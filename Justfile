@@ -17,9 +17,10 @@ run *ARGS: build
     @echo "dmxd: web desk at http://127.0.0.1:8080/ (with --token SECRET: http://127.0.0.1:8080/?token=SECRET); WebSocket ws://127.0.0.1:8080/ws (Ctrl-C stops)"
     ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
 
-# The whole test suite with the race detector (what CI runs).
+# The whole test suite with the race detector (what CI runs). Packages run one at a time (-p 1):
+# the end-to-end, chaos and bench packages measure frame timing and must not starve each other.
 test: lint
-    go test -race -count=1 -timeout 15m ./...
+    go test -race -count=1 -p 1 -timeout 15m ./...
 
 # Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
 fuzz:
@@ -31,6 +32,14 @@ fuzz:
 lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
+
+# Benchmark a real dmxd (WebSocket desks, pty outputs): prints a table, writes bench.json (flags: -runs N, -quick, -out FILE).
+bench *ARGS:
+    go run ./test/bench {{ARGS}}
+
+# Go micro-benchmarks with allocations (decoder, encoder, merge, frame path).
+bench-micro:
+    go test -run='^$' -bench=. -benchmem ./...
 
 # Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
 chaos *ARGS: build

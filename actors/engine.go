@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	Version string
 	// Log receives the engine's and the actor system's logs.
 	Log zerolog.Logger
+	// Metrics receives frame and output metrics; nil counts into a
+	// registry nobody serves.
+	Metrics *metrics.Metrics
 }
 
 // Engine is the running actor system of dmxd: universes, outputs and the
@@ -69,6 +73,9 @@ func Start(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("output for universe %d: universes are 1..%d", u, cfg.Universes)
 		}
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
 	slogger := slog.New(zerolog.NewSlogHandler(cfg.Log.With().Str("component", "protoactor").Logger()))
 	e := &Engine{
 		cfg: cfg,
@@ -82,6 +89,7 @@ func Start(cfg Config) (*Engine, error) {
 	}
 	if cfg.StatePath != "" {
 		e.saver = newSaver(cfg.StatePath, cfg.SaveInterval, e.Snapshots, cfg.Log)
+		e.saver.saves = cfg.Metrics.StateSaves
 	}
 	period := time.Second / time.Duration(cfg.Rate)
 	for u := 1; u <= cfg.Universes; u++ {
@@ -91,23 +99,13 @@ func Start(cfg Config) (*Engine, error) {
 		}
 		log := cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
 		pool := newFramePool()
-		w := newWriter(drv, pool, log)
+		w := newWriter(drv, pool, cfg.Metrics.Output(u, drv.Name()), log)
 		// The universe is spawned first and knows its output by name: a
 		// frame sent before the output exists is dropped, while every state
 		// the output reports reaches a universe that already runs.
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
-		uu := &universeActor{
-			number:  u,
-			period:  period,
-			minGap:  drv.MinGap(),
-			mixer:   dmx.NewMixer(cfg.Merge),
-			output:  out,
-			frames:  pool,
-			subs:    map[string]subscriber{},
-			log:     log,
-			tickMsg: &tick{},
-		}
+		uu := newUniverseActor(u, period, drv.MinGap(), cfg.Merge, out, pool, log)
 		if e.saver != nil {
 			uu.onChange = e.saver.markDirty
 		}
@@ -119,7 +117,7 @@ func Start(cfg Config) (*Engine, error) {
 			}
 		}
 		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu },
-			actor.WithGuardian(resumeOnFailure())), uname)
+			actor.WithGuardian(resumeOnFailure()), actor.WithMailbox(actor.UnboundedPriorityMpsc())), uname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
 )
 
@@ -63,6 +64,8 @@ type writerEvent struct {
 	err string
 }
 
+func (*writerEvent) IgnoreDeadLetterLogging() {}
+
 // healthQuery is answered with an OutputHealth.
 type healthQuery struct{}
 
@@ -87,18 +90,21 @@ type writer struct {
 	done      chan struct{}
 	frames    atomic.Uint64
 	busySince atomic.Int64 // unix nanos of the write under way, 0 when idle
+	lastStart int64        // unix nanos of the last written frame's start, 0 after (re)open
+	metrics   metrics.Output
 	report    func(writerEvent)
 	log       zerolog.Logger
 }
 
-func newWriter(drv dmx.Driver, pool *framePool, log zerolog.Logger) *writer {
+func newWriter(drv dmx.Driver, pool *framePool, m metrics.Output, log zerolog.Logger) *writer {
 	return &writer{
-		drv:  drv,
-		pool: pool,
-		slot: make(chan *frameBuf, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		log:  log,
+		drv:     drv,
+		pool:    pool,
+		metrics: m,
+		slot:    make(chan *frameBuf, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		log:     log,
 	}
 }
 
@@ -173,14 +179,22 @@ func (w *writer) run() {
 }
 
 func (w *writer) write(fw dmx.FrameWriter, f *frameBuf) error {
-	w.busySince.Store(time.Now().UnixNano())
+	start := time.Now().UnixNano()
+	w.busySince.Store(start)
 	err := fw.WriteFrame(&f.frame)
 	w.busySince.Store(0)
 	w.pool.put(f)
-	if err == nil {
-		w.frames.Add(1)
+	if err != nil {
+		w.lastStart = 0
+		return err
 	}
-	return err
+	w.frames.Add(1)
+	w.metrics.Frames.Inc()
+	if w.lastStart != 0 {
+		w.metrics.Interval.Observe(float64(start-w.lastStart) / 1e9)
+	}
+	w.lastStart = start
+	return nil
 }
 
 // open tries to open the device once and reports a success.
@@ -292,6 +306,11 @@ func (o *outputActor) publish(ctx actor.Context) {
 	}
 	first := !o.reported
 	o.reported, o.wasUp = true, up
+	if up {
+		o.w.metrics.Up.Set(1)
+	} else {
+		o.w.metrics.Up.Set(0)
+	}
 	ev := o.log.Info()
 	if !up {
 		ev = o.log.Warn().Str("error", o.errText())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -23,7 +24,8 @@ type saver struct {
 	dirty    chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
-	failing  bool // the last save failed (logged once per streak)
+	failing  bool               // the last save failed (logged once per streak)
+	saves    prometheus.Counter // counts successful saves; may be nil
 	log      zerolog.Logger
 }
 
@@ -90,6 +92,9 @@ func (s *saver) save() error {
 		s.log.Info().Msg("state saved again")
 	}
 	s.failing = false
+	if s.saves != nil {
+		s.saves.Inc()
+	}
 	return nil
 }
 

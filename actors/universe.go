@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/dmx"
 )
@@ -32,9 +33,11 @@ type (
 	snapshotQuery struct{}
 )
 
-func (*attach) IgnoreDeadLetterLogging() {}
-func (*apply) IgnoreDeadLetterLogging()  {}
-func (*tick) IgnoreDeadLetterLogging()   {}
+func (*attach) IgnoreDeadLetterLogging()   {}
+func (*syncReq) IgnoreDeadLetterLogging()  {}
+func (*syncDone) IgnoreDeadLetterLogging() {}
+func (*apply) IgnoreDeadLetterLogging()    {}
+func (*tick) IgnoreDeadLetterLogging()     {}
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
@@ -55,9 +58,31 @@ type universeActor struct {
 	nextSrc   dmx.Source
 	clock     *clock
 	outStatus *OutputStatus // the output's last reported state
+	updates   *rate.Limiter // paces updates to one per period
 	onChange  func()        // called when levels or blackout change (persistence)
 	log       zerolog.Logger
 	tickMsg   *tick
+}
+
+// updateBurst lets two updates go out back to back after a quiet period,
+// so that the jitter of ticks never delays one by a whole period.
+const updateBurst = 2
+
+// newUniverseActor returns the actor of universe number, dark, refreshing
+// every period and sending frames to output.
+func newUniverseActor(number int, period, minGap time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool, log zerolog.Logger) *universeActor {
+	return &universeActor{
+		number:  number,
+		period:  period,
+		minGap:  minGap,
+		mixer:   dmx.NewMixer(mode),
+		output:  output,
+		frames:  frames,
+		subs:    map[string]subscriber{},
+		log:     log,
+		tickMsg: &tick{},
+		updates: rate.NewLimiter(rate.Every(period), updateBurst),
+	}
 }
 
 func (u *universeActor) Receive(ctx actor.Context) {
@@ -139,22 +164,15 @@ func (u *universeActor) changed() {
 	}
 }
 
-// render advances fades, sends one coalesced update to every subscriber
-// and hands the frame to the output actor.
+// render advances fades, hands the frame to the output actor first (it is
+// what the light waits for), then sends one coalesced update to every
+// subscriber — at most once a period.
 func (u *universeActor) render(ctx actor.Context) {
 	if u.mixer.Fading() {
 		u.mixer.Step(time.Now())
 		if u.onChange != nil {
 			u.onChange()
 		}
-	}
-	if changed := u.mixer.TakeChanged(); !changed.Empty() {
-		levels := u.mixer.Levels()
-		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
-		changed.Each(func(i int) {
-			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
-		})
-		u.broadcast(ctx, up)
 	}
 	f := u.frames.get()
 	if u.blackout {
@@ -163,6 +181,18 @@ func (u *universeActor) render(ctx actor.Context) {
 		f.frame = *u.mixer.Levels()
 	}
 	ctx.Send(u.output, f)
+	// Updates go out at most once a period on average, early frames or
+	// not: desks need no more, and a flood of changes costs one fan-out per
+	// period. The limiter's burst of 2 absorbs the jitter of regular ticks.
+	if u.mixer.Changed() && u.updates.Allow() {
+		changed := u.mixer.TakeChanged()
+		levels := u.mixer.Levels()
+		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+		changed.Each(func(i int) {
+			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+		})
+		u.broadcast(ctx, up)
+	}
 }
 
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {

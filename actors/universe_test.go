@@ -357,11 +357,7 @@ func TestUniverseForgetsDeadConnections(t *testing.T) {
 				return slog.New(slog.DiscardHandler)
 			}))
 			defer sys.Shutdown()
-			u := &universeActor{
-				number: 1, period: time.Second, minGap: time.Second,
-				mixer: dmx.NewMixer(mode), output: sys.NewLocalPID("nowhere"),
-				frames: newFramePool(), subs: map[string]subscriber{}, log: zerolog.Nop(), tickMsg: &tick{},
-			}
+			u := newUniverseActor(1, time.Second, time.Second, mode, sys.NewLocalPID("nowhere"), newFramePool(), zerolog.Nop())
 			upid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return u }))
 			var conns []*actor.PID
 			for i := range 5 {

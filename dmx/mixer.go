@@ -299,6 +299,9 @@ func (m *Mixer) remerge(i int) {
 	}
 }
 
+// Changed reports whether a merged level changed since the last TakeChanged.
+func (m *Mixer) Changed() bool { return !m.changed.Empty() }
+
 // TakeChanged returns the channels whose merged level changed since the
 // last call, and clears the record.
 func (m *Mixer) TakeChanged() ChannelSet {

@@ -121,13 +121,7 @@ func TestHelloStateAckAndGet(t *testing.T) {
 	if err != nil || ack.Raw != `{"type":"ack","id":"a7"}` {
 		t.Fatalf("ack = %s, %v", ack.Raw, err)
 	}
-	if err := d.Send(`{"get": true, "universe": 2}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := getState(t, d, 2)
 	if st.Universe != 2 || st.Values[509] != 10 || st.Values[510] != 20 || st.Values[511] != 30 || st.Values[0] != 0 {
 		t.Errorf("state of universe 2 = %s", st.Raw)
 	}
@@ -164,18 +158,7 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 	if err != nil || m.Code != "unsupported" {
 		t.Fatalf("binary frame: %s %v, want unsupported", m.Raw, err)
 	}
-	if err := d.Send(`{"get": true}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range st.Values {
-		if v != 0 {
-			t.Fatalf("channel %d = %d after refused commands, want 0", i+1, v)
-		}
-	}
+	assertDark(t, getState(t, d, 1), "after refused commands")
 }
 
 // TestOversizedMessageCloses1009 sends a message over 64 KiB.

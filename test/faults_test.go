@@ -184,19 +184,11 @@ func TestStateSurvivesRestart(t *testing.T) {
 
 	q := startDMXD(t, "--state", state, "--universes", "2")
 	e := dial(t, q)
-	if err := e.Send(`{"get": true, "universe": 1}`); err != nil {
-		t.Fatal(err)
+	if st := getState(t, e, 1); st.Values[0] != 11 || st.Values[511] != 250 || st.Blackout {
+		t.Fatalf("restored universe 1: %s", st.Raw)
 	}
-	st, err := e.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == 1 })
-	if err != nil || st.Values[0] != 11 || st.Values[511] != 250 || st.Blackout {
-		t.Fatalf("restored universe 1: %s %v", st.Raw, err)
-	}
-	if err := e.Send(`{"get": true, "universe": 2}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err = e.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == 2 })
-	if err != nil || st.Values[299] != 9 || !st.Blackout {
-		t.Fatalf("restored universe 2: %s %v", st.Raw, err)
+	if st := getState(t, e, 2); st.Values[299] != 9 || !st.Blackout {
+		t.Fatalf("restored universe 2: %s", st.Raw)
 	}
 }
 
@@ -239,19 +231,7 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startDMXD(t, "--state", state)
-	d := dial(t, p)
-	if err := d.Send(`{"get": true}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range st.Values {
-		if v != 0 {
-			t.Fatalf("channel %d = %d, want dark after a corrupt state file", i+1, v)
-		}
-	}
+	assertDark(t, getState(t, dial(t, p), 1), "after a corrupt state file")
 	matches, _ := filepath.Glob(state + ".bad-*")
 	if len(matches) != 1 {
 		t.Fatalf("moved-aside files: %v, want one", matches)

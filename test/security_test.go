@@ -110,14 +110,8 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("acks %d, rate_limited %d: want the burst acked and the rest refused", acks, limited)
 	}
 	// Only acked commands were applied: the last acked level is the level.
-	if err := watcher.Send(`{"get": true}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err := watcher.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (acks-1)%200 + 1; st.Values[8] != want {
+	st, want := getState(t, watcher, 1), (acks-1)%200+1
+	if st.Values[8] != want {
 		t.Errorf("channel 9 = %d, want %d (the last acknowledged command)", st.Values[8], want)
 	}
 }

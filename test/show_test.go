@@ -107,12 +107,8 @@ func TestBlackout(t *testing.T) {
 	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool { return f.Values == [512]byte{} }); err != nil {
 		t.Fatalf("frames not dark during blackout: %v", err)
 	}
-	if err := b.Send(`{"get": true}`); err != nil {
-		t.Fatal(err)
-	}
-	st, err := b.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" })
-	if err != nil || !st.Blackout || st.Values[4] != 200 {
-		t.Fatalf("state during blackout: %s %v; want blackout true and channel 5 kept at 200", st.Raw, err)
+	if st := getState(t, b, 1); !st.Blackout || st.Values[4] != 200 {
+		t.Fatalf("state during blackout: %s; want blackout true and channel 5 kept at 200", st.Raw)
 	}
 	if err := a.Send(`{"blackout": false}`); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,12 @@ const (
 	CodeUnsupported = "unsupported"
 )
 
+// refusalCodes are the codes a command may be refused with.
+var refusalCodes = []string{
+	CodeBadJSON, CodeBadRequest, CodeBadChannel, CodeBadValue,
+	CodeBadUniverse, CodeRateLimited, CodeUnsupported,
+}
+
 // MaxFadeMs is the longest fade a command may ask for (10 minutes).
 const MaxFadeMs = 600000
 
@@ -44,10 +50,9 @@ func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
 	return &actors.Error{ID: id, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// DecodeCommand decodes and validates one client text frame for a server
-// with universes 1..universes. It returns either the command or the error
-// to send back; a refused command changes nothing.
-func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) {
+// decodeCommandJSON is DecodeCommand through encoding/json: the reference
+// decoder, which answers every input, refusals included.
+func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		var probe any

@@ -55,6 +55,7 @@ func (c *conn) Send(msg any) bool {
 	case c.out <- msg:
 		return true
 	default:
+		c.srv.cfg.Metrics.QueueDrops.Inc()
 		c.behind.Store(true)
 		return false
 	}
@@ -64,6 +65,9 @@ func (c *conn) Send(msg any) bool {
 // socket. Only the first call counts.
 func (c *conn) Close(code int, reason string) {
 	c.once.Do(func() {
+		if code == actors.CloseTryAgain {
+			c.srv.cfg.Metrics.SlowCloses.Inc()
+		}
 		c.code, c.reason = code, reason
 		close(c.closed)
 	})
@@ -87,8 +91,9 @@ func (c *conn) readPump() {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	})
+	var msgBuf []byte
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := readMessage(c.ws, &msgBuf)
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -100,7 +105,7 @@ func (c *conn) readPump() {
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		if kind != websocket.TextMessage {
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text")})
+			c.refused(pid, refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text"))
 			continue
 		}
 		cmd, bad := DecodeCommand(data, c.srv.eng.Universes())
@@ -118,16 +123,23 @@ func (c *conn) readPump() {
 				c.drain()
 				return
 			}
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)})
+			c.refused(pid, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate))
 			continue
 		}
 		strikes = 0
 		if bad != nil {
-			c.srv.eng.Deliver(pid, &actors.Refused{Err: bad})
+			c.refused(pid, bad)
 			continue
 		}
+		c.srv.cfg.Metrics.CommandsAccepted.Inc()
 		c.srv.eng.Deliver(pid, &actors.Received{Cmd: cmd})
 	}
+}
+
+// refused counts a refused command and has the actor answer it.
+func (c *conn) refused(pid *actor.PID, e *actors.Error) {
+	c.srv.cfg.Metrics.CommandsRefused.WithLabelValues(e.Code).Inc()
+	c.srv.eng.Deliver(pid, &actors.Refused{Err: e})
 }
 
 // drain reads and discards frames until the connection ends, so that the
@@ -149,18 +161,14 @@ func (c *conn) writePump() {
 		ping.Stop()
 		_ = c.ws.Close() // ends the read pump if it still runs
 	}()
-	var buf []byte
 	for {
 		select {
 		case msg := <-c.out:
-			var err error
-			buf, err = AppendMessage(buf[:0], msg)
-			if err != nil {
-				c.log.Error().Err(err).Msg("encode")
-				continue
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, buf); err != nil {
+			if err := c.srv.bufs.write(c.ws, msg, time.Now().Add(cfg.WriteWait)); err != nil {
+				if errors.Is(err, errEncode) {
+					c.log.Error().Err(err).Msg("encode")
+					continue
+				}
 				return
 			}
 			if len(c.out) == 0 && c.behind.CompareAndSwap(true, false) {
@@ -171,7 +179,7 @@ func (c *conn) writePump() {
 				return
 			}
 		case <-c.closed:
-			c.flush(&buf)
+			c.flush()
 			c.writeClose()
 			// Give the client a moment to answer the close frame.
 			select {
@@ -194,17 +202,12 @@ func (c *conn) writePump() {
 
 // flush writes what is already queued (acks of applied commands among it)
 // before the close frame, within closeGrace in all.
-func (c *conn) flush(buf *[]byte) {
+func (c *conn) flush() {
 	deadline := time.Now().Add(closeGrace)
 	for {
 		select {
 		case msg := <-c.out:
-			var err error
-			if *buf, err = AppendMessage((*buf)[:0], msg); err != nil {
-				continue
-			}
-			_ = c.ws.SetWriteDeadline(deadline)
-			if c.ws.WriteMessage(websocket.TextMessage, *buf) != nil {
+			if err := c.srv.bufs.write(c.ws, msg, deadline); err != nil && !errors.Is(err, errEncode) {
 				return
 			}
 		default:

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/actors/metrics"
 )
 
 // Limits and timings of client connections.
@@ -26,7 +27,9 @@ const (
 	// rate_limited before the connection is closed with 1008.
 	MaxRateStrikes = 100
 	// DefaultSendQueue is how many server messages may wait for a client.
-	DefaultSendQueue = 256
+	// A client that fills it falls behind and catches up with a fresh
+	// state; every idle connection holds the queue (16 bytes a slot).
+	DefaultSendQueue = 64
 	// DefaultPingPeriod, DefaultPongWait and DefaultWriteWait are the
 	// keepalive and write deadlines.
 	DefaultPingPeriod = 15 * time.Second
@@ -57,6 +60,9 @@ type Config struct {
 	// Desk serves GET /; nil serves a short text page.
 	Desk http.Handler
 	Log  zerolog.Logger
+	// Metrics is served at /metrics and counts connections and commands;
+	// nil makes a registry of the server's own.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the WebSocket endpoint and the HTTP paths of dmxd.
@@ -69,6 +75,7 @@ type Server struct {
 	eng      *actors.Engine
 	upgrader websocket.Upgrader
 	conns    atomic.Int64
+	bufs     encodeBuffers
 	pumps    sync.WaitGroup
 }
 
@@ -86,10 +93,19 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = DefaultWriteWait
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	for _, code := range refusalCodes {
+		cfg.Metrics.CommandsRefused.WithLabelValues(code) // every code shows, at 0
+	}
 	s := &Server{cfg: cfg, eng: eng}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
+		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,
+		// Idle connections hold no write buffer: it is taken from the
+		// pool for each message.
+		WriteBufferPool: &sync.Pool{},
 		// Origins are checked before the upgrade, in serveWS.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -101,6 +117,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.Handle("GET /metrics", s.requireToken(s.cfg.Metrics.Handler()))
 	if s.cfg.Desk != nil {
 		mux.Handle("GET /", s.cfg.Desk)
 	} else {
@@ -138,6 +155,17 @@ func (s *Server) authorized(r *http.Request) bool {
 		got = strings.TrimPrefix(h, "Bearer ")
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// requireToken answers 401 to requests without the token.
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			http.Error(w, "missing or wrong token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // originAllowed admits requests without Origin (non-browser clients), the
@@ -194,6 +222,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.pid = pid
+	s.cfg.Metrics.Connections.Inc()
 	s.pumps.Add(2)
 	go func() {
 		defer s.pumps.Done()
@@ -202,6 +231,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)
+		defer s.cfg.Metrics.Connections.Dec()
 		c.readPump()
 	}()
 }

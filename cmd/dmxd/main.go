@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/transport"
 	"github.com/dmxd/dmxd/transport/desk"
 )
@@ -76,6 +77,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.listen, err)
 	}
+	mets := metrics.New()
 	restored, savePath := restoreState(cfg.state, cfg.universes, log)
 	eng, err := actors.Start(actors.Config{
 		Universes: cfg.universes,
@@ -86,6 +88,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		StatePath: savePath,
 		Version:   version,
 		Log:       log,
+		Metrics:   mets,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -100,6 +103,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		PongWait:   2 * cfg.ping,
 		Desk:       desk.Handler(),
 		Log:        log,
+		Metrics:    mets,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	addr := ln.Addr().String()

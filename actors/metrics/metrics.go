@@ -1,0 +1,136 @@
+// Package metrics holds dmxd's Prometheus collectors, registered on a
+// registry of their own (never the default registry, never protoactor's
+// provider) and served by the transport as GET /metrics.
+//
+// Concurrency: every collector is safe for concurrent use and counts
+// without blocking; the per-universe children returned by Output are
+// resolved once, so that counting on the frame path allocates nothing.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// namespace prefixes every dmxd metric.
+const namespace = "dmxd"
+
+// FrameIntervalBuckets are the upper bounds, in seconds, of the
+// frame-interval histogram: dense around one period at 44 Hz (22.7 ms),
+// with room for early frames (a few ms) and for gaps.
+var FrameIntervalBuckets = []float64{
+	0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.021, 0.022, 0.0225,
+	0.023, 0.0235, 0.024, 0.025, 0.030, 0.0455, 0.100, 0.250, 1,
+}
+
+// Metrics is every dmxd metric. The zero value is not usable; use New.
+type Metrics struct {
+	// Registry holds the collectors below and the Go runtime and process
+	// collectors.
+	Registry *prometheus.Registry
+	// FramesSent counts frames written to each universe's device.
+	FramesSent *prometheus.CounterVec
+	// FrameInterval observes the time between the starts of two frame
+	// writes, per universe.
+	FrameInterval *prometheus.HistogramVec
+	// OutputUp is 1 while a universe's output is up, 0 while it is down.
+	OutputUp *prometheus.GaugeVec
+	// Connections is the number of open WebSocket connections.
+	Connections prometheus.Gauge
+	// CommandsAccepted counts commands that passed decoding and the rate
+	// limit and went to their universe.
+	CommandsAccepted prometheus.Counter
+	// CommandsRefused counts refused commands by protocol error code.
+	CommandsRefused *prometheus.CounterVec
+	// QueueDrops counts server messages dropped because a client's send
+	// queue was full.
+	QueueDrops prometheus.Counter
+	// SlowCloses counts clients closed with 1013 for reading too slowly.
+	SlowCloses prometheus.Counter
+	// StateSaves counts state files written (persistence increments it).
+	StateSaves prometheus.Counter
+}
+
+// New returns dmxd's metrics on a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		FramesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "frames_sent_total",
+			Help: "Frames written to the output device, per universe.",
+		}, []string{"universe"}),
+		FrameInterval: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "frame_interval_seconds",
+			Help:    "Time between the starts of two frame writes, per universe.",
+			Buckets: FrameIntervalBuckets,
+		}, []string{"universe"}),
+		OutputUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "output_up",
+			Help: "1 while the universe's output is up, 0 while it is down.",
+		}, []string{"universe", "driver"}),
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "connections",
+			Help: "Open WebSocket connections.",
+		}),
+		CommandsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "commands_accepted_total",
+			Help: "Commands decoded, within the rate limit and passed to their universe.",
+		}),
+		CommandsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "commands_refused_total",
+			Help: "Commands refused, by protocol error code.",
+		}, []string{"code"}),
+		QueueDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "send_queue_drops_total",
+			Help: "Server messages dropped because a client's send queue was full.",
+		}),
+		SlowCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "slow_client_closes_total",
+			Help: "Clients closed with 1013 because they read their updates too slowly.",
+		}),
+		StateSaves: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "state_saves_total",
+			Help: "State files written.",
+		}),
+	}
+	m.Registry.MustRegister(
+		m.FramesSent, m.FrameInterval, m.OutputUp, m.Connections,
+		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.StateSaves,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Output is the metrics of one universe's output, resolved once so that
+// the writer counts without a label lookup.
+type Output struct {
+	// Frames counts frames written.
+	Frames prometheus.Counter
+	// Interval observes seconds between the starts of two writes.
+	Interval prometheus.Observer
+	// Up is 1 while the output is up.
+	Up prometheus.Gauge
+}
+
+// Output returns the metrics of universe u's output through driver. The
+// output starts down (0) until its device opens.
+func (m *Metrics) Output(u int, driver string) Output {
+	l := strconv.Itoa(u)
+	o := Output{
+		Frames:   m.FramesSent.WithLabelValues(l),
+		Interval: m.FrameInterval.WithLabelValues(l),
+		Up:       m.OutputUp.WithLabelValues(l, driver),
+	}
+	o.Up.Set(0)
+	return o
+}
