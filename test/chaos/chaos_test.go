@@ -50,6 +50,18 @@ func TestShortChaosRun(t *testing.T) {
 	if sum.OwnerAcked == 0 {
 		t.Error("no owner command was acknowledged: the model checked nothing")
 	}
+	// The run must have exercised what it checks, or it proves nothing.
+	for _, prefix := range []string{"abuse.flood_1008", "abuse.oversized_1009", "error.bad_json", "error.unsupported", "halfopen.reaped_", "output.down", "output.up", "close.1001"} {
+		n := int64(0)
+		for k, v := range sum.Counts {
+			if strings.HasPrefix(k, prefix) {
+				n += v
+			}
+		}
+		if n == 0 {
+			t.Errorf("no %s in the run: that check was never exercised", prefix)
+		}
+	}
 }
 
 func TestBadFlagExits2(t *testing.T) {
