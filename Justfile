@@ -40,3 +40,7 @@ bench *ARGS:
 # Go micro-benchmarks with allocations (decoder, encoder, merge, frame path).
 bench-micro:
     go test -run='^$' -bench=. -benchmem ./...
+
+# Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
+chaos *ARGS: build
+    go run ./test/chaos -bin {{bin}} {{ARGS}}

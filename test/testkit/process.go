@@ -133,6 +133,49 @@ func (p *Process) RawLogs() []string {
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
+// RSS returns dmxd's resident set size in bytes, from /proc/PID/status.
+func (p *Process) RSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return 0, fmt.Errorf("read status: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("parse VmRSS %q: %w", v, err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// Sched returns dmxd's CPU time and the time its threads spent waiting on
+// the OS run queue, summed over its live threads (/proc/PID/task/*/schedstat).
+func (p *Process) Sched() (cpu, wait time.Duration, err error) {
+	dir := fmt.Sprintf("/proc/%d/task", p.Pid())
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list threads: %w", err)
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		var run, delay int64
+		if _, err := fmt.Sscan(string(data), &run, &delay); err == nil {
+			cpu += time.Duration(run)
+			wait += time.Duration(delay)
+		}
+	}
+	return cpu, wait, nil
+}
+
+// Exited is closed when dmxd has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exit }
+
 // Signal sends sig to dmxd.
 func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
 
