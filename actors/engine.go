@@ -99,7 +99,7 @@ func Start(cfg Config) (*Engine, error) {
 		}
 		log := cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
 		pool := newFramePool()
-		w := newWriter(drv, pool, cfg.Metrics.Output(u, drv.Name()), log)
+		w := newWriter(drv, pool, period, cfg.Metrics.Output(u, drv.Name()), log)
 		// The universe is spawned first and knows its output by name: a
 		// frame sent before the output exists is dropped, while every state
 		// the output reports reaches a universe that already runs.

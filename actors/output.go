@@ -82,6 +82,12 @@ type OutputHealth struct {
 // always writes the latest frame it was given (a one-slot mailbox where a
 // newer frame replaces an unsent one) and reopens the device with backoff
 // when a write fails.
+//
+// It is also the refresh's safety net: when its universe's next frame is
+// late (the process is starved, the universe is busy), it sends the last
+// frame again, so that fixtures keep getting at least ~44 frames a second
+// with one goroutine wake-up per frame instead of the whole frame path. It
+// never writes two frames closer than the driver's minimum gap.
 type writer struct {
 	drv       dmx.Driver
 	pool      *framePool
@@ -91,16 +97,26 @@ type writer struct {
 	frames    atomic.Uint64
 	busySince atomic.Int64 // unix nanos of the write under way, 0 when idle
 	lastStart int64        // unix nanos of the last written frame's start, 0 after (re)open
+	last      dmx.Frame    // the newest frame seen, re-sent by refreshes
+	hasLast   bool
+	refresh   time.Duration // re-send the last frame after this long without a new one
+	minGap    time.Duration
 	metrics   metrics.Output
 	report    func(writerEvent)
 	log       zerolog.Logger
 }
 
-func newWriter(drv dmx.Driver, pool *framePool, m metrics.Output, log zerolog.Logger) *writer {
+// refreshSlack is how late, as a fraction of the period, the universe's
+// frame may be before the writer re-sends the last one.
+const refreshSlack = 4 // period/4: a worst gap of 1.25 periods
+
+func newWriter(drv dmx.Driver, pool *framePool, period time.Duration, m metrics.Output, log zerolog.Logger) *writer {
 	return &writer{
 		drv:     drv,
 		pool:    pool,
 		metrics: m,
+		refresh: period + period/refreshSlack,
+		minGap:  min(drv.MinGap(), period),
 		slot:    make(chan *frameBuf, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -147,13 +163,18 @@ func (w *writer) run() {
 		}
 		fw = w.open(&backoff)
 	}
+	refresh := time.NewTimer(w.refresh)
+	defer refresh.Stop()
+	refreshed := false // the last write was a refresh
 	for {
+		var err error
 		select {
 		case <-w.stop:
 			// Send the final frame, if one is waiting, then close.
 			select {
 			case f := <-w.slot:
-				_ = w.write(fw, f)
+				w.take(f)
+				_ = w.write(fw)
 			default:
 			}
 			if err := fw.Close(); err != nil {
@@ -161,29 +182,74 @@ func (w *writer) run() {
 			}
 			return
 		case f := <-w.slot:
-			if err := w.write(fw, f); err != nil {
-				if cerr := fw.Close(); cerr != nil {
-					w.log.Debug().Err(cerr).Msg("close failed output")
-				}
-				fw = nil
-				w.report(writerEvent{up: false, err: err.Error()})
-				for fw == nil {
-					if !w.waitRetry(&backoff) {
-						return
-					}
-					fw = w.open(&backoff)
-				}
+			if refreshed {
+				f = w.waitGap(f)
+			}
+			w.take(f)
+			err = w.write(fw)
+			refreshed = false
+		case <-refresh.C:
+			if w.hasLast {
+				err = w.write(fw)
+				refreshed = true
+				w.metrics.Refreshes.Inc()
 			}
 		}
+		if err != nil {
+			if cerr := fw.Close(); cerr != nil {
+				w.log.Debug().Err(cerr).Msg("close failed output")
+			}
+			fw = nil
+			w.report(writerEvent{up: false, err: err.Error()})
+			for fw == nil {
+				if !w.waitRetry(&backoff) {
+					return
+				}
+				fw = w.open(&backoff)
+			}
+		}
+		refresh.Reset(w.refresh)
 	}
 }
 
-func (w *writer) write(fw dmx.FrameWriter, f *frameBuf) error {
+// take makes f the newest frame and returns its buffer to the pool.
+func (w *writer) take(f *frameBuf) {
+	w.last, w.hasLast = f.frame, true
+	w.pool.put(f)
+}
+
+// waitGap delays f until the minimum gap after the last write has passed
+// (only needed after a refresh: the universe's clock keeps its own frames
+// apart) and returns the newest frame by then.
+func (w *writer) waitGap(f *frameBuf) *frameBuf {
+	if w.lastStart == 0 {
+		return f
+	}
+	d := time.Until(time.Unix(0, w.lastStart).Add(w.minGap))
+	if d <= 0 {
+		return f
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.stop:
+	}
+	select {
+	case newer := <-w.slot:
+		w.pool.put(f)
+		return newer
+	default:
+		return f
+	}
+}
+
+// write sends the newest frame.
+func (w *writer) write(fw dmx.FrameWriter) error {
 	start := time.Now().UnixNano()
 	w.busySince.Store(start)
-	err := fw.WriteFrame(&f.frame)
+	err := fw.WriteFrame(&w.last)
 	w.busySince.Store(0)
-	w.pool.put(f)
 	if err != nil {
 		w.lastStart = 0
 		return err
@@ -225,7 +291,7 @@ func (w *writer) waitRetry(backoff *time.Duration) bool {
 		case <-w.stop:
 			return false
 		case f := <-w.slot:
-			w.pool.put(f)
+			w.take(f) // the first frame after a reopen carries the newest levels
 		case <-t.C:
 			return true
 		}

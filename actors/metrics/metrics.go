@@ -37,6 +37,9 @@ type Metrics struct {
 	// FrameInterval observes the time between the starts of two frame
 	// writes, per universe.
 	FrameInterval *prometheus.HistogramVec
+	// FrameRefreshes counts frames the writer re-sent because its universe's
+	// next frame was late.
+	FrameRefreshes *prometheus.CounterVec
 	// OutputUp is 1 while a universe's output is up, 0 while it is down.
 	OutputUp *prometheus.GaugeVec
 	// Connections is the number of open WebSocket connections.
@@ -68,6 +71,10 @@ func New() *Metrics {
 			Help:    "Time between the starts of two frame writes, per universe.",
 			Buckets: FrameIntervalBuckets,
 		}, []string{"universe"}),
+		FrameRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "frame_refreshes_total",
+			Help: "Frames re-sent by the writer because the universe's next frame was late, per universe.",
+		}, []string{"universe"}),
 		OutputUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "output_up",
 			Help: "1 while the universe's output is up, 0 while it is down.",
@@ -98,7 +105,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(
-		m.FramesSent, m.FrameInterval, m.OutputUp, m.Connections,
+		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.Connections,
 		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.StateSaves,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -118,6 +125,8 @@ type Output struct {
 	Frames prometheus.Counter
 	// Interval observes seconds between the starts of two writes.
 	Interval prometheus.Observer
+	// Refreshes counts frames re-sent because the universe was late.
+	Refreshes prometheus.Counter
 	// Up is 1 while the output is up.
 	Up prometheus.Gauge
 }
@@ -127,9 +136,10 @@ type Output struct {
 func (m *Metrics) Output(u int, driver string) Output {
 	l := strconv.Itoa(u)
 	o := Output{
-		Frames:   m.FramesSent.WithLabelValues(l),
-		Interval: m.FrameInterval.WithLabelValues(l),
-		Up:       m.OutputUp.WithLabelValues(l, driver),
+		Frames:    m.FramesSent.WithLabelValues(l),
+		Interval:  m.FrameInterval.WithLabelValues(l),
+		Refreshes: m.FrameRefreshes.WithLabelValues(l),
+		Up:        m.OutputUp.WithLabelValues(l, driver),
 	}
 	o.Up.Set(0)
 	return o
