@@ -76,6 +76,7 @@ func Start(cfg Config) (*Engine, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
+	keep := actor.WithGuardian(resumeOnFailure())
 	slogger := slog.New(zerolog.NewSlogHandler(cfg.Log.With().Str("component", "protoactor").Logger()))
 	e := &Engine{
 		cfg: cfg,
@@ -117,13 +118,13 @@ func Start(cfg Config) (*Engine, error) {
 			}
 		}
 		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu },
-			actor.WithGuardian(resumeOnFailure()), actor.WithMailbox(actor.UnboundedPriorityMpsc())), uname)
+			keep, actor.WithMailbox(actor.UnboundedPriorityMpsc())), uname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}
 		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 			return &outputActor{universe: u, drv: drv, w: w, owner: pid, log: log}
-		}, actor.WithGuardian(resumeOnFailure())), oname)
+		}, keep), oname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn output %d: %w", u, err)
 		}
@@ -134,17 +135,18 @@ func Start(cfg Config) (*Engine, error) {
 		e.outputs = append(e.outputs, out)
 		e.writers = append(e.writers, w)
 	}
+	connGuardian := actor.WithGuardian(stopOnFailure())
 	newConn := func(p Peer) *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor {
 			return &connectionActor{peer: p, hello: e.hello, universes: e.universes, log: cfg.Log}
-		})
+		}, connGuardian)
 	}
 	if e.saver != nil {
 		go e.saver.run()
 	}
 	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &lobbyActor{newConn: newConn}
-	}, actor.WithSupervisor(stopOnFailure())))
+		return &lobbyActor{newConn: newConn, conns: map[string]*actor.PID{}}
+	}))
 	return e, nil
 }
 

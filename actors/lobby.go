@@ -15,11 +15,16 @@ type (
 	}
 )
 
-// lobbyActor is the parent of every connection actor. A connection actor
-// that fails is stopped, never restarted: its client is closed and the
-// universes it watched release it.
+// lobbyActor spawns and tracks every connection actor. Connection actors
+// are spawned from the root with a guardian that stops, never restarts, a
+// failed one: its client is closed and the universes it watched release
+// it. The lobby watches them in a map of its own rather than parenting
+// them: protoactor's child set (a PIDSet) keeps removed PIDs in its slice's
+// spare capacity, and a PID caches its process, so a parent would keep the
+// memory of its busiest moment's connections alive forever.
 type lobbyActor struct {
 	newConn func(Peer) *actor.Props
+	conns   map[string]*actor.PID
 	closing *closeAll  // set by closeAll: every connection is being closed
 	waiter  *actor.PID // answered when the last connection has stopped
 }
@@ -27,18 +32,21 @@ type lobbyActor struct {
 func (l *lobbyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *join:
-		pid := ctx.Spawn(l.newConn(m.peer))
+		pid := ctx.ActorSystem().Root.Spawn(l.newConn(m.peer))
+		l.conns[pid.Id] = pid
+		ctx.Watch(pid)
 		if l.closing != nil {
 			ctx.Send(pid, &CloseConn{Code: l.closing.code, Reason: l.closing.reason})
 		}
 		ctx.Respond(pid)
 	case *closeAll:
 		l.closing, l.waiter = m, ctx.Sender()
-		for _, c := range ctx.Children() {
+		for _, c := range l.conns {
 			ctx.Send(c, &CloseConn{Code: m.code, Reason: m.reason})
 		}
 		l.answerWhenEmpty(ctx)
 	case *actor.Terminated:
+		delete(l.conns, m.Who.Id)
 		l.answerWhenEmpty(ctx)
 	}
 }
@@ -48,7 +56,7 @@ func (l *lobbyActor) Receive(ctx actor.Context) {
 // closes its client with the right code (stopping it from here would
 // overtake the CloseConn in its mailbox).
 func (l *lobbyActor) answerWhenEmpty(ctx actor.Context) {
-	if l.waiter != nil && len(ctx.Children()) == 0 {
+	if l.waiter != nil && len(l.conns) == 0 {
 		ctx.Send(l.waiter, closedAll{})
 		l.waiter = nil
 	}
@@ -57,7 +65,8 @@ func (l *lobbyActor) answerWhenEmpty(ctx actor.Context) {
 // closedAll answers closeAll.
 type closedAll struct{}
 
-// stopOnFailure is the supervisor strategy of connection actors.
+// stopOnFailure is the guardian strategy of connection actors. Make it
+// once: protoactor spawns one guardian per strategy value.
 func stopOnFailure() actor.SupervisorStrategy {
 	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
 		return actor.StopDirective
