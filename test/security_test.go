@@ -171,3 +171,47 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// TestPacedFloodIsClosed: a client that keeps sending at five times its
+// rate is closed with 1008, although the limiter lets one of its commands
+// through now and then.
+func TestPacedFloodIsClosed(t *testing.T) {
+	p := startDMXD(t, "--conn-rate", "20")
+	d := dial(t, p)
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := d.Next(10 * time.Second); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	deadline := time.After(8 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case err := <-closed:
+			if !isClose(err, 1008) {
+				t.Fatalf("paced flood ended with %v, want close 1008", err)
+			}
+			return
+		case <-deadline:
+			t.Fatal("a client sending 100 commands/s against --conn-rate 20 is still open after 8 s")
+		case <-tick.C:
+			if err := d.Send(`{"dmx": {"3": 3}}`); err != nil {
+				// The server closed; the reader reports how.
+				select {
+				case err := <-closed:
+					if !isClose(err, 1008) {
+						t.Fatalf("paced flood ended with %v, want close 1008", err)
+					}
+					return
+				case <-time.After(5 * time.Second):
+					t.Fatalf("send failed (%v) but no close seen", err)
+				}
+			}
+		}
+	}
+}

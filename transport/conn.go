@@ -85,7 +85,7 @@ func (c *conn) readPump() {
 	if cfg.ConnRate > 0 {
 		lim = rate.NewLimiter(rate.Limit(cfg.ConnRate), 2*cfg.ConnRate)
 	}
-	strikes := 0
+	strikes, strikesSince := 0, time.Time{} // rate_limited refusals in the current window
 	c.ws.SetReadLimit(MaxMessageSize)
 	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	c.ws.SetPongHandler(func(string) error {
@@ -116,6 +116,9 @@ func (c *conn) readPump() {
 			} else {
 				id = bad.ID
 			}
+			if now := time.Now(); now.Sub(strikesSince) > RateStrikeWindow {
+				strikes, strikesSince = 0, now
+			}
 			strikes++
 			if strikes > MaxRateStrikes {
 				// The actor closes after the acks of what was accepted.
@@ -126,7 +129,6 @@ func (c *conn) readPump() {
 			c.refused(pid, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate))
 			continue
 		}
-		strikes = 0
 		if bad != nil {
 			c.refused(pid, bad)
 			continue

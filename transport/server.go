@@ -23,9 +23,12 @@ const (
 	// MaxMessageSize is the largest client message; larger ones close the
 	// connection with 1009.
 	MaxMessageSize = 64 << 10
-	// MaxRateStrikes is how many commands in a row may be refused as
-	// rate_limited before the connection is closed with 1008.
-	MaxRateStrikes = 100
+	// MaxRateStrikes is how many commands may be refused as rate_limited
+	// within RateStrikeWindow before the connection is closed with 1008: a
+	// client that keeps flooding is closed even if the limiter lets one of
+	// its commands through now and then.
+	MaxRateStrikes   = 100
+	RateStrikeWindow = 2 * time.Second
 	// DefaultSendQueue is how many server messages may wait for a client.
 	// A client that fills it falls behind and catches up with a fresh
 	// state; every idle connection holds the queue (16 bytes a slot).
