@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
@@ -27,7 +29,13 @@ const (
 
 // frameBuf is one frame on its way from a universe to its writer. Buffers
 // circulate through a framePool so that the frame path allocates nothing.
-type frameBuf struct{ frame dmx.Frame }
+type frameBuf struct {
+	frame dmx.Frame
+	// changed is set when a command changed the levels since the previous
+	// frame: the writer sends it as soon as the minimum gap allows. Other
+	// frames (refreshes, fade steps) wait for the writer's own schedule.
+	changed bool
+}
 
 func (*frameBuf) IgnoreDeadLetterLogging() {}
 
@@ -83,11 +91,13 @@ type OutputHealth struct {
 // newer frame replaces an unsent one) and reopens the device with backoff
 // when a write fails.
 //
-// It is also the refresh's safety net: when its universe's next frame is
-// late (the process is starved, the universe is busy), it sends the last
-// frame again, so that fixtures keep getting at least ~44 frames a second
-// with one goroutine wake-up per frame instead of the whole frame path. It
-// never writes two frames closer than the driver's minimum gap.
+// It also keeps the output's schedule: it writes the newest frame every
+// period on its own timer, and a changed frame as soon as the driver's
+// minimum gap allows (then the period restarts from that write). So the
+// refresh never depends on how quickly the universe's tick travels through
+// the actor system: under a starved CPU the light gets the last levels on
+// time, with one goroutine wake-up per frame, on an OS thread of raised
+// priority.
 type writer struct {
 	drv       dmx.Driver
 	pool      *framePool
@@ -97,25 +107,22 @@ type writer struct {
 	frames    atomic.Uint64
 	busySince atomic.Int64 // unix nanos of the write under way, 0 when idle
 	lastStart int64        // unix nanos of the last written frame's start, 0 after (re)open
-	last      dmx.Frame    // the newest frame seen, re-sent by refreshes
+	last      dmx.Frame    // the newest frame seen
 	hasLast   bool
-	refresh   time.Duration // re-send the last frame after this long without a new one
+	fresh     bool // last has not been written yet
+	period    time.Duration
 	minGap    time.Duration
 	metrics   metrics.Output
 	report    func(writerEvent)
 	log       zerolog.Logger
 }
 
-// refreshSlack is how late, as a fraction of the period, the universe's
-// frame may be before the writer re-sends the last one.
-const refreshSlack = 4 // period/4: a worst gap of 1.25 periods
-
 func newWriter(drv dmx.Driver, pool *framePool, period time.Duration, m metrics.Output, log zerolog.Logger) *writer {
 	return &writer{
 		drv:     drv,
 		pool:    pool,
 		metrics: m,
-		refresh: period + period/refreshSlack,
+		period:  period,
 		minGap:  min(drv.MinGap(), period),
 		slot:    make(chan *frameBuf, 1),
 		stop:    make(chan struct{}),
@@ -155,6 +162,7 @@ func (w *writer) stalledFor(now time.Time) time.Duration {
 
 func (w *writer) run() {
 	defer close(w.done)
+	w.raisePriority()
 	var fw dmx.FrameWriter
 	backoff := time.Duration(0)
 	for fw == nil {
@@ -163,11 +171,10 @@ func (w *writer) run() {
 		}
 		fw = w.open(&backoff)
 	}
-	refresh := time.NewTimer(w.refresh)
-	defer refresh.Stop()
-	refreshed := false // the last write was a refresh
+	due := time.Now().Add(w.period)
+	timer := time.NewTimer(w.period)
+	defer timer.Stop()
 	for {
-		var err error
 		select {
 		case <-w.stop:
 			// Send the final frame, if one is waiting, then close.
@@ -182,20 +189,28 @@ func (w *writer) run() {
 			}
 			return
 		case f := <-w.slot:
-			if refreshed {
-				f = w.waitGap(f)
-			}
+			changed := f.changed
 			w.take(f)
-			err = w.write(fw)
-			refreshed = false
-		case <-refresh.C:
-			if w.hasLast {
-				err = w.write(fw)
-				refreshed = true
-				w.metrics.Refreshes.Inc()
+			if !changed {
+				continue // the schedule sends it
 			}
+			now := time.Now()
+			if gap := time.Unix(0, w.lastStart).Add(w.minGap); w.lastStart != 0 && gap.After(now) {
+				if gap.Before(due) {
+					due = gap
+					timer.Reset(time.Until(due))
+				}
+				continue
+			}
+			due = now // write it now
+		case <-timer.C:
 		}
-		if err != nil {
+		if !w.hasLast {
+			due = time.Now().Add(w.period)
+			timer.Reset(w.period)
+			continue
+		}
+		if err := w.write(fw); err != nil {
 			if cerr := fw.Close(); cerr != nil {
 				w.log.Debug().Err(cerr).Msg("close failed output")
 			}
@@ -208,40 +223,34 @@ func (w *writer) run() {
 				fw = w.open(&backoff)
 			}
 		}
-		refresh.Reset(w.refresh)
+		// The next frame is due a period after this one was due (an
+		// absolute schedule, no drift), or a period from now after a stall.
+		if due = due.Add(w.period); due.Before(time.Now()) {
+			due = time.Now().Add(w.period)
+		}
+		timer.Reset(time.Until(due))
+	}
+}
+
+// writerNice is the scheduling priority of a writer's OS thread: above
+// every ordinary thread of the machine (clients, load, dmxd's own network
+// work), so that a busy CPU delays the light last.
+const writerNice = -10
+
+// raisePriority locks the writer to its own OS thread and raises that
+// thread's priority. Without the privilege (CAP_SYS_NICE) the writer runs
+// at normal priority; that is logged once, at debug level.
+func (w *writer) raisePriority() {
+	runtime.LockOSThread() // for the writer's life: the goroutine ends with it
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), writerNice); err != nil {
+		w.log.Debug().Err(err).Msg("writer runs at normal priority")
 	}
 }
 
 // take makes f the newest frame and returns its buffer to the pool.
 func (w *writer) take(f *frameBuf) {
-	w.last, w.hasLast = f.frame, true
+	w.last, w.hasLast, w.fresh = f.frame, true, true
 	w.pool.put(f)
-}
-
-// waitGap delays f until the minimum gap after the last write has passed
-// (only needed after a refresh: the universe's clock keeps its own frames
-// apart) and returns the newest frame by then.
-func (w *writer) waitGap(f *frameBuf) *frameBuf {
-	if w.lastStart == 0 {
-		return f
-	}
-	d := time.Until(time.Unix(0, w.lastStart).Add(w.minGap))
-	if d <= 0 {
-		return f
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-w.stop:
-	}
-	select {
-	case newer := <-w.slot:
-		w.pool.put(f)
-		return newer
-	default:
-		return f
-	}
 }
 
 // write sends the newest frame.
@@ -250,6 +259,10 @@ func (w *writer) write(fw dmx.FrameWriter) error {
 	w.busySince.Store(start)
 	err := fw.WriteFrame(&w.last)
 	w.busySince.Store(0)
+	if !w.fresh {
+		w.metrics.Refreshes.Inc() // the universe's frame was late
+	}
+	w.fresh = false
 	if err != nil {
 		w.lastStart = 0
 		return err

@@ -59,6 +59,7 @@ type universeActor struct {
 	clock     *clock
 	outStatus *OutputStatus // the output's last reported state
 	updates   *rate.Limiter // paces updates to one per period
+	dirty     bool          // a command changed the levels since the last frame
 	onChange  func()        // called when levels or blackout change (persistence)
 	log       zerolog.Logger
 	tickMsg   *tick
@@ -156,8 +157,11 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 	}
 }
 
-// changed asks for an early frame and tells persistence.
+// changed marks the next frame as carrying a change (its writer sends it
+// as early as the driver allows), asks for that frame now and tells
+// persistence.
 func (u *universeActor) changed() {
+	u.dirty = true
 	u.clock.Kick()
 	if u.onChange != nil {
 		u.onChange()
@@ -175,6 +179,7 @@ func (u *universeActor) render(ctx actor.Context) {
 		}
 	}
 	f := u.frames.get()
+	f.changed, u.dirty = u.dirty, false
 	if u.blackout {
 		f.frame = dmx.Frame{}
 	} else {

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,6 +146,7 @@ func RunRecorderIfAsked() {
 // runRecorder opens a pty, prints its slave path, then writes a record per
 // decoded frame to stdout until stdin closes or the master fails.
 func runRecorder() int {
+	raiseProcessPriority()
 	p, err := openPTY(decodeEnttec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "recorder:", err)
@@ -181,4 +184,25 @@ func runRecorder() int {
 	})
 	fmt.Fprintln(os.Stderr, "recorder:", err)
 	return 1
+}
+
+// recorderNice is the recorder's scheduling priority. The recorder stands
+// for the interface's hardware, which reads its USB port whatever the host's
+// CPUs are doing; at normal priority a starved recorder would stop reading
+// the pty and so block dmxd's writes, making its own lateness look like
+// dmxd's. Without the privilege it runs at normal priority.
+const recorderNice = -15
+
+// raiseProcessPriority sets every thread of the process to recorderNice;
+// threads created later inherit it.
+func raiseProcessPriority() {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, recorderNice)
+		}
+	}
 }
