@@ -41,6 +41,7 @@ type connectionActor struct {
 	held      []any     // acks, errors and output states held while behind
 	closing   bool      // CloseConn arrived; stopping after the barrier
 	syncs     int       // barrier answers still awaited
+	waiting   bool      // closing, waiting for a behind client to drain
 	log       zerolog.Logger
 }
 
@@ -80,9 +81,10 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 			ctx.Request(u, &syncReq{})
 		}
 	case *syncDone:
-		if c.syncs--; c.syncs == 0 {
-			ctx.Stop(ctx.Self())
-		}
+		c.syncs--
+		c.stopIfDone(ctx)
+	case *closeNow:
+		ctx.Stop(ctx.Self())
 	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error:
 		c.send(m)
 	case *Drained:
@@ -124,7 +126,35 @@ func (c *connectionActor) catchUp(ctx actor.Context) {
 	for _, m := range held {
 		c.send(m)
 	}
+	if c.closing {
+		c.stopIfDone(ctx)
+		return
+	}
 	for i, u := range c.universes {
 		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: KindGet, Universe: i + 1}})
 	}
 }
+
+// stopIfDone stops a closing connection actor once the acks of every
+// command it forwarded are back (the barrier) and have reached the client's
+// queue. A client that is behind gets SlowClientTimeout to read them.
+func (c *connectionActor) stopIfDone(ctx actor.Context) {
+	if c.syncs > 0 {
+		return
+	}
+	if !c.behind {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	if !c.waiting {
+		c.waiting = true
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(SlowClientTimeout, func() { root.Send(self, &closeNow{}) })
+	}
+}
+
+// closeNow ends the wait of a closing connection for a client that is
+// behind.
+type closeNow struct{}
+
+func (*closeNow) IgnoreDeadLetterLogging() {}

@@ -19,6 +19,9 @@ const (
 	MaxUniverses    = 1024
 	requestTimeout  = 5 * time.Second
 	writerStopGrace = time.Second
+	// connThroughput is how many messages a connection actor handles
+	// before its mailbox yields.
+	connThroughput = 300
 )
 
 // Config is what the engine runs.
@@ -136,10 +139,16 @@ func Start(cfg Config) (*Engine, error) {
 		e.writers = append(e.writers, w)
 	}
 	connGuardian := actor.WithGuardian(stopOnFailure())
+	// A connection actor's work is a few non-blocking hand-offs, so its
+	// mailbox runs in the goroutine of whoever sends to it (the read pump,
+	// a universe) instead of a new goroutine per message: a burst of
+	// thousands of desks then does not flood the scheduler's run queues,
+	// where the output writers would wait behind them.
+	connDispatcher := actor.WithDispatcher(actor.NewSynchronizedDispatcher(connThroughput))
 	newConn := func(p Peer) *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor {
 			return &connectionActor{peer: p, hello: e.hello, universes: e.universes, log: cfg.Log}
-		}, connGuardian)
+		}, connGuardian, connDispatcher)
 	}
 	if e.saver != nil {
 		go e.saver.run()
