@@ -177,12 +177,14 @@ func (w *writer) run() {
 	for {
 		select {
 		case <-w.stop:
-			// Send the final frame, if one is waiting, then close.
+			// Send a final frame with the newest levels, then close.
 			select {
 			case f := <-w.slot:
 				w.take(f)
-				_ = w.write(fw)
 			default:
+			}
+			if w.hasLast {
+				_ = w.write(fw)
 			}
 			if err := fw.Close(); err != nil {
 				w.log.Warn().Err(err).Msg("close output")

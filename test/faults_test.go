@@ -250,3 +250,40 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 		t.Error("no log line says the state file was moved aside")
 	}
 }
+
+// TestShutdownSendsFinalFrame: a level acknowledged just before SIGTERM is
+// on the wire in the last frame dmxd writes.
+func TestShutdownSendsFinalFrame(t *testing.T) {
+	pty := newPTY(t)
+	p, err := testkit.Start(binary, "--output", "1=enttec-pro:"+pty.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := testkit.Dial(p.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Send(`{"dmx": {"1": 77}, "id": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "ack" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(5 * time.Second); err != nil || code != 0 {
+		t.Fatalf("exit %d %v, want 0", code, err)
+	}
+	var last testkit.Frame
+	for {
+		f, err := pty.WaitFrame(500*time.Millisecond, anyFrame)
+		if err != nil {
+			break
+		}
+		last = f
+	}
+	if last.Values[0] != 77 {
+		t.Errorf("last frame before exit has channel 1 = %d, want 77", last.Values[0])
+	}
+}
