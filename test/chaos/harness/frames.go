@@ -37,21 +37,22 @@ type source interface {
 // follow records the frames of p until it is unplugged.
 func (l *frameLog) follow(p source) {
 	l.wg.Add(1)
+	record := func(f testkit.Frame) {
+		l.mu.Lock()
+		l.frames = append(l.frames, f)
+		l.mu.Unlock()
+	}
 	go func() {
 		defer l.wg.Done()
 		for {
 			select {
 			case f := <-p.Frames():
-				l.mu.Lock()
-				l.frames = append(l.frames, f)
-				l.mu.Unlock()
+				record(f)
 			case <-p.Done():
-				for {
+				for { // what was decoded before the unplug
 					select {
 					case f := <-p.Frames():
-						l.mu.Lock()
-						l.frames = append(l.frames, f)
-						l.mu.Unlock()
+						record(f)
 					default:
 						return
 					}
