@@ -109,7 +109,7 @@ func Start(cfg Config) (*Engine, error) {
 		// the output reports reaches a universe that already runs.
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
-		uu := newUniverseActor(u, period, drv.MinGap(), cfg.Merge, out, pool, log)
+		uu := newUniverseActor(u, period, drv.MinGap(), cfg.Merge, out, pool)
 		if e.saver != nil {
 			uu.onChange = e.saver.markDirty
 		}

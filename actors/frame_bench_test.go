@@ -42,7 +42,7 @@ func newFramePath(tb testing.TB) *framePath {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u := newUniverseActor(1, time.Second/44, time.Millisecond, dmx.LTP, nil, pool, zerolog.Nop())
+	u := newUniverseActor(1, time.Second/44, time.Millisecond, dmx.LTP, nil, pool)
 	u.mixer.Set(dmx.BaseSource, []dmx.Change{{Channel: 1, Level: 255}})
 	u.mixer.TakeChanged()
 	return &framePath{u: u, w: w, ctx: &frameCtx{w: w}, fw: fw}

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -61,7 +60,6 @@ type universeActor struct {
 	updates   *rate.Limiter // paces updates to one per period
 	dirty     bool          // a command changed the levels since the last frame
 	onChange  func()        // called when levels or blackout change (persistence)
-	log       zerolog.Logger
 	tickMsg   *tick
 }
 
@@ -71,7 +69,7 @@ const updateBurst = 2
 
 // newUniverseActor returns the actor of universe number, dark, refreshing
 // every period and sending frames to output.
-func newUniverseActor(number int, period, minGap time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool, log zerolog.Logger) *universeActor {
+func newUniverseActor(number int, period, minGap time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool) *universeActor {
 	return &universeActor{
 		number:  number,
 		period:  period,
@@ -80,7 +78,6 @@ func newUniverseActor(number int, period, minGap time.Duration, mode dmx.Merge, 
 		output:  output,
 		frames:  frames,
 		subs:    map[string]subscriber{},
-		log:     log,
 		tickMsg: &tick{},
 		updates: rate.NewLimiter(rate.Every(period), updateBurst),
 	}

@@ -1,7 +1,5 @@
 package dmx
 
-import "fmt"
-
 // Slots is the number of channels in a DMX512 universe.
 const Slots = 512
 
@@ -21,8 +19,3 @@ type Change struct {
 
 // ValidChannel reports whether ch is a channel number 1..512.
 func ValidChannel(ch int) bool { return ch >= 1 && ch <= Slots }
-
-// ChannelError describes a channel number outside 1..512.
-func ChannelError(ch int) error {
-	return fmt.Errorf("channel %d is outside 1..%d", ch, Slots)
-}
