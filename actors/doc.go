@@ -10,8 +10,9 @@
 //     watch it and, on every tick of its clock, hands a frame to its output
 //     actor;
 //   - an output actor per universe, which owns the output device through a
-//     single writer goroutine, reopens it with backoff when it fails and
-//     reports its state;
+//     single writer goroutine (it runs the C refresh loop of dmx/refresh on
+//     its own OS thread), reopens it with backoff when it fails and reports
+//     its state;
 //   - a lobby actor, parent of every connection actor, which stops a failed
 //     connection instead of restarting it and closes all of them at
 //     shutdown.

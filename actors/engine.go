@@ -18,7 +18,7 @@ const (
 	MaxRate         = 44 // DMX512's maximum refresh rate for a full universe
 	MaxUniverses    = 1024
 	requestTimeout  = 5 * time.Second
-	writerStopGrace = time.Second
+	writerStopGrace = 2 * time.Second // the final frame waits up to 1 s for a full device
 	// connThroughput is how many messages a connection actor handles
 	// before its mailbox yields.
 	connThroughput = 300
@@ -103,7 +103,11 @@ func Start(cfg Config) (*Engine, error) {
 		}
 		log := cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
 		pool := newFramePool()
-		w := newWriter(drv, pool, period, cfg.Metrics.Output(u, drv.Name()), log)
+		w, err := newWriter(drv, period, log)
+		if err != nil {
+			return nil, fmt.Errorf("output %d: %w", u, err)
+		}
+		om := cfg.Metrics.Output(u, drv.Name())
 		// The universe is spawned first and knows its output by name: a
 		// frame sent before the output exists is dropped, while every state
 		// the output reports reaches a universe that already runs.
@@ -126,7 +130,7 @@ func Start(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}
 		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-			return &outputActor{universe: u, drv: drv, w: w, owner: pid, log: log}
+			return &outputActor{universe: u, drv: drv, w: w, pool: pool, metrics: om, owner: pid, log: log}
 		}, keep), oname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn output %d: %w", u, err)

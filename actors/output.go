@@ -2,7 +2,6 @@ package actors
 
 import (
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
+	"github.com/dmxd/dmxd/dmx/refresh"
 )
 
 // Output timing.
@@ -23,23 +23,24 @@ const (
 	// is reported down (a frame is 518 bytes; at 250 kbaud that is 23 ms).
 	stallTimeout = time.Second
 	// framePoolSize is how many frame buffers circulate between a universe
-	// and its writer.
+	// and its output actor.
 	framePoolSize = 4
 )
 
-// frameBuf is one frame on its way from a universe to its writer. Buffers
+// frameBuf is one frame on its way from a universe to its output actor. Buffers
 // circulate through a framePool so that the frame path allocates nothing.
 type frameBuf struct {
 	frame dmx.Frame
 	// changed is set when a command changed the levels since the previous
-	// frame: the writer sends it as soon as the minimum gap allows. Other
-	// frames (refreshes, fade steps) wait for the writer's own schedule.
+	// frame: the refresh loop sends it as soon as the minimum gap allows.
+	// Other frames (refreshes, fade steps) wait for the loop's schedule.
 	changed bool
 }
 
 func (*frameBuf) IgnoreDeadLetterLogging() {}
 
-// framePool recycles frame buffers between one universe and its writer.
+// framePool recycles frame buffers between one universe and its output
+// actor.
 type framePool struct{ free chan *frameBuf }
 
 func newFramePool() *framePool {
@@ -86,152 +87,58 @@ type OutputHealth struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// writer is the only goroutine that writes to and closes one device. It
-// always writes the latest frame it was given (a one-slot mailbox where a
-// newer frame replaces an unsent one) and reopens the device with backoff
-// when a write fails.
-//
-// It also keeps the output's schedule: it writes the newest frame every
-// period on its own timer, and a changed frame as soon as the driver's
-// minimum gap allows (then the period restarts from that write). So the
-// refresh never depends on how quickly the universe's tick travels through
-// the actor system: under a starved CPU the light gets the last levels on
-// time, with one goroutine wake-up per frame, on an OS thread of raised
-// priority.
+// writer is the only goroutine that opens, writes to and closes one
+// device. It runs the output's refresh loop (package refresh) on its own
+// OS thread of raised priority: the loop writes the newest frame every
+// period and a changed frame as soon as the driver's minimum gap allows,
+// in C, without waiting for the Go scheduler. So the light gets its
+// frames on time even when thousands of connection goroutines keep both
+// cores busy. When the device fails, the writer closes it, reports it down
+// and reopens it with backoff; the loop keeps the newest frame meanwhile,
+// so the first frame after a reopen carries the newest levels.
 type writer struct {
-	drv       dmx.Driver
-	pool      *framePool
-	slot      chan *frameBuf
-	stop      chan struct{}
-	done      chan struct{}
-	frames    atomic.Uint64
-	busySince atomic.Int64 // unix nanos of the write under way, 0 when idle
-	lastStart int64        // unix nanos of the last written frame's start, 0 after (re)open
-	last      dmx.Frame    // the newest frame seen
-	hasLast   bool
-	fresh     bool // last has not been written yet
-	period    time.Duration
-	minGap    time.Duration
-	metrics   metrics.Output
-	report    func(writerEvent)
-	log       zerolog.Logger
+	drv    dmx.Driver
+	loop   *refresh.Loop
+	stop   chan struct{} // closed by the output actor after loop.Stop
+	done   chan struct{} // closed when the writer has ended and freed the loop
+	report func(writerEvent)
+	log    zerolog.Logger
 }
 
-func newWriter(drv dmx.Driver, pool *framePool, period time.Duration, m metrics.Output, log zerolog.Logger) *writer {
+func newWriter(drv dmx.Driver, period time.Duration, log zerolog.Logger) (*writer, error) {
+	loop, err := refresh.New(refresh.Config{Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break()})
+	if err != nil {
+		return nil, err
+	}
 	return &writer{
-		drv:     drv,
-		pool:    pool,
-		metrics: m,
-		period:  period,
-		minGap:  min(drv.MinGap(), period),
-		slot:    make(chan *frameBuf, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		log:     log,
-	}
-}
-
-// put hands over the newest frame, replacing one not yet written. Only the
-// output actor calls it.
-func (w *writer) put(f *frameBuf) {
-	select {
-	case w.slot <- f:
-		return
-	default:
-	}
-	select {
-	case old := <-w.slot:
-		w.pool.put(old)
-	default:
-	}
-	select {
-	case w.slot <- f:
-	default:
-		w.pool.put(f)
-	}
-}
-
-// stalledFor returns how long the write under way has been blocked.
-func (w *writer) stalledFor(now time.Time) time.Duration {
-	b := w.busySince.Load()
-	if b == 0 {
-		return 0
-	}
-	return now.Sub(time.Unix(0, b))
+		drv:  drv,
+		loop: loop,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		log:  log,
+	}, nil
 }
 
 func (w *writer) run() {
 	defer close(w.done)
 	w.raisePriority()
-	var fw dmx.FrameWriter
 	backoff := time.Duration(0)
-	for fw == nil {
-		if !w.waitRetry(&backoff) {
-			return
-		}
-		fw = w.open(&backoff)
-	}
-	due := time.Now().Add(w.period)
-	timer := time.NewTimer(w.period)
-	defer timer.Stop()
-	for {
-		select {
-		case <-w.stop:
-			// Send a final frame with the newest levels, then close.
-			select {
-			case f := <-w.slot:
-				w.take(f)
-			default:
-			}
-			if w.hasLast {
-				_ = w.write(fw)
-			}
-			if err := fw.Close(); err != nil {
-				w.log.Warn().Err(err).Msg("close output")
-			}
-			return
-		case f := <-w.slot:
-			changed := f.changed
-			w.take(f)
-			if !changed {
-				continue // the schedule sends it
-			}
-			now := time.Now()
-			if gap := time.Unix(0, w.lastStart).Add(w.minGap); w.lastStart != 0 && gap.After(now) {
-				if gap.Before(due) {
-					due = gap
-					timer.Reset(time.Until(due))
-				}
-				continue
-			}
-			due = now // write it now
-		case <-timer.C:
-		}
-		if !w.hasLast {
-			due = time.Now().Add(w.period)
-			timer.Reset(w.period)
+	for w.waitRetry(&backoff) {
+		dev := w.open(&backoff)
+		if dev == nil {
 			continue
 		}
-		if err := w.write(fw); err != nil {
-			if cerr := fw.Close(); cerr != nil {
-				w.log.Debug().Err(cerr).Msg("close failed output")
-			}
-			fw = nil
-			w.report(writerEvent{up: false, err: err.Error()})
-			for fw == nil {
-				if !w.waitRetry(&backoff) {
-					return
-				}
-				fw = w.open(&backoff)
-			}
+		err := w.loop.Run(dev.Fd())
+		if cerr := dev.Close(); cerr != nil {
+			w.log.Debug().Err(cerr).Msg("close output")
 		}
-		// The next frame is due a period after this one was due (an
-		// absolute schedule, no drift), or a period from now after a stall.
-		if due = due.Add(w.period); due.Before(time.Now()) {
-			due = time.Now().Add(w.period)
+		if err == nil {
+			break // stopped, after the final frame
 		}
-		timer.Reset(time.Until(due))
+		w.report(writerEvent{up: false, err: err.Error()})
 	}
+	<-w.stop // the output actor is done with the loop
+	w.loop.Free()
 }
 
 // writerNice is the scheduling priority of a writer's OS thread: above
@@ -249,38 +156,9 @@ func (w *writer) raisePriority() {
 	}
 }
 
-// take makes f the newest frame and returns its buffer to the pool.
-func (w *writer) take(f *frameBuf) {
-	w.last, w.hasLast, w.fresh = f.frame, true, true
-	w.pool.put(f)
-}
-
-// write sends the newest frame.
-func (w *writer) write(fw dmx.FrameWriter) error {
-	start := time.Now().UnixNano()
-	w.busySince.Store(start)
-	err := fw.WriteFrame(&w.last)
-	w.busySince.Store(0)
-	if !w.fresh {
-		w.metrics.Refreshes.Inc() // the universe's frame was late
-	}
-	w.fresh = false
-	if err != nil {
-		w.lastStart = 0
-		return err
-	}
-	w.frames.Add(1)
-	w.metrics.Frames.Inc()
-	if w.lastStart != 0 {
-		w.metrics.Interval.Observe(float64(start-w.lastStart) / 1e9)
-	}
-	w.lastStart = start
-	return nil
-}
-
 // open tries to open the device once and reports a success.
-func (w *writer) open(backoff *time.Duration) dmx.FrameWriter {
-	fw, err := w.drv.Open()
+func (w *writer) open(backoff *time.Duration) dmx.Device {
+	dev, err := w.drv.Open()
 	if err != nil {
 		if *backoff == 0 {
 			w.report(writerEvent{up: false, err: err.Error()})
@@ -290,26 +168,27 @@ func (w *writer) open(backoff *time.Duration) dmx.FrameWriter {
 	}
 	*backoff = 0
 	w.report(writerEvent{up: true})
-	return fw
+	return dev
 }
 
-// waitRetry waits for the backoff (dropping the frames that arrive
-// meanwhile) and reports false when the writer must stop.
+// waitRetry waits for the backoff and reports false when the writer must
+// stop.
 func (w *writer) waitRetry(backoff *time.Duration) bool {
 	if *backoff == 0 {
-		return true
-	}
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	for {
 		select {
 		case <-w.stop:
 			return false
-		case f := <-w.slot:
-			w.take(f) // the first frame after a reopen carries the newest levels
-		case <-t.C:
+		default:
 			return true
 		}
+	}
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-w.stop:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -330,6 +209,11 @@ type outputActor struct {
 	universe int
 	drv      dmx.Driver
 	w        *writer
+	pool     *framePool     // where frames go back to their universe
+	encoded  []byte         // the frame encoded for the device
+	metrics  metrics.Output // fed from the loop's counters
+	counted  refresh.Stats  // the counters already in metrics
+	observe  func(time.Duration)
 	owner    *actor.PID // the universe actor, told of state changes
 	up       bool       // the writer's last report
 	stalled  bool       // a write has been blocked for stallTimeout
@@ -344,10 +228,11 @@ func (o *outputActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		o.w.report = func(e writerEvent) { root.Send(self, &e) }
+		o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
 		go o.w.run()
 	case *frameBuf:
-		o.w.put(m)
-		stalled := o.w.stalledFor(time.Now()) > stallTimeout
+		o.send(m)
+		stalled := o.w.loop.Busy() > stallTimeout
 		if stalled != o.stalled {
 			o.stalled = stalled
 			o.publish(ctx)
@@ -359,15 +244,35 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		}
 		o.publish(ctx)
 	case *healthQuery:
-		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.w.frames.Load()}
+		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.w.loop.Stats().Frames}
 		if !o.isUp() {
 			h.State = "down"
 			h.Error = o.errText()
 		}
 		ctx.Respond(h)
 	case *actor.Stopping:
+		o.count()
+		o.w.loop.Stop()
 		close(o.w.stop)
 	}
+}
+
+// send hands f to the refresh loop, returns its buffer to the pool and
+// brings the metrics up to date.
+func (o *outputActor) send(f *frameBuf) {
+	o.encoded = o.drv.AppendFrame(o.encoded[:0], &f.frame)
+	o.w.loop.Publish(o.encoded, f.changed)
+	o.pool.put(f)
+	o.count()
+}
+
+// count adds what the loop counted since the last call to the metrics.
+func (o *outputActor) count() {
+	s := o.w.loop.Stats()
+	o.metrics.Frames.Add(float64(s.Frames - o.counted.Frames))
+	o.metrics.Refreshes.Add(float64(s.Refreshes - o.counted.Refreshes))
+	o.counted = s
+	o.w.loop.Intervals(o.observe)
 }
 
 func (o *outputActor) isUp() bool { return o.up && !o.stalled }
@@ -388,9 +293,9 @@ func (o *outputActor) publish(ctx actor.Context) {
 	first := !o.reported
 	o.reported, o.wasUp = true, up
 	if up {
-		o.w.metrics.Up.Set(1)
+		o.metrics.Up.Set(1)
 	} else {
-		o.w.metrics.Up.Set(0)
+		o.metrics.Up.Set(0)
 	}
 	ev := o.log.Info()
 	if !up {

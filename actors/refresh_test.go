@@ -6,30 +6,32 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
 )
 
 // TestWriterRefreshesWhenTheUniverseIsLate: with no new frame coming, the
-// writer keeps re-sending the last one, and a new frame replaces it.
+// writer keeps re-sending the last one on its device (a real pipe), and a
+// new frame replaces it.
 func TestWriterRefreshesWhenTheUniverseIsLate(t *testing.T) {
 	drv := newRecordingDriver(time.Millisecond)
-	pool := newFramePool()
-	w := newWriter(drv, pool, 20*time.Millisecond, metrics.New().Output(1, drv.Name()), zerolog.Nop())
+	w, err := newWriter(drv, 20*time.Millisecond, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.report = func(writerEvent) {}
 	go w.run()
-	defer func() { close(w.stop); <-w.done }()
+	defer func() { w.loop.Stop(); close(w.stop); <-w.done }()
 
-	f := pool.get()
-	f.frame = dmx.Frame{0: 7}
-	w.put(f)
-	// Nobody puts another frame: the same levels keep going out.
+	publish := func(level byte) {
+		f := dmx.Frame{0: level}
+		w.loop.Publish(f[:], true)
+	}
+	publish(7)
+	// Nobody publishes another frame: the same levels keep going out.
 	for range 3 {
 		drv.waitFrame(t, "channel 1 at 7", func(f *dmx.Frame) bool { return f[0] == 7 })
 	}
-	g := pool.get()
-	g.frame = dmx.Frame{0: 9}
-	w.put(g)
+	publish(9)
 	drv.waitFrame(t, "channel 1 at 9", func(f *dmx.Frame) bool { return f[0] == 9 })
 	for range 3 {
 		drv.waitFrame(t, "channel 1 still at 9", func(f *dmx.Frame) bool {
@@ -38,5 +40,8 @@ func TestWriterRefreshesWhenTheUniverseIsLate(t *testing.T) {
 			}
 			return true
 		})
+	}
+	if s := w.loop.Stats(); s.Refreshes < 4 {
+		t.Errorf("refreshes counted: %d, want ≥ 4 (%+v)", s.Refreshes, s)
 	}
 }

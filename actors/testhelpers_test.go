@@ -2,6 +2,8 @@ package actors
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -108,9 +110,10 @@ func levelOf(up *Update, ch uint16) (uint8, bool) {
 	return 0, false
 }
 
-// recordingDriver is an output driver test double: its writer hands every
-// frame to a channel (dropping when the test does not read), and its
-// MinGap is configurable.
+// recordingDriver is an output driver test double: its device is a real
+// pipe, read by a goroutine that hands every frame (512 raw slots) to a
+// channel (dropping when the test does not read); its MinGap is
+// configurable.
 type recordingDriver struct {
 	gap    time.Duration
 	frames chan dmx.Frame
@@ -120,21 +123,36 @@ func newRecordingDriver(gap time.Duration) *recordingDriver {
 	return &recordingDriver{gap: gap, frames: make(chan dmx.Frame, 1024)}
 }
 
-func (d *recordingDriver) Name() string                   { return "recording" }
-func (d *recordingDriver) Target() string                 { return "" }
-func (d *recordingDriver) MinGap() time.Duration          { return d.gap }
-func (d *recordingDriver) Open() (dmx.FrameWriter, error) { return recordingWriter{d}, nil }
-
-type recordingWriter struct{ d *recordingDriver }
-
-func (w recordingWriter) WriteFrame(f *dmx.Frame) error {
-	select {
-	case w.d.frames <- *f:
-	default:
-	}
-	return nil
+func (d *recordingDriver) Name() string          { return "recording" }
+func (d *recordingDriver) Target() string        { return "" }
+func (d *recordingDriver) MinGap() time.Duration { return d.gap }
+func (d *recordingDriver) Break() time.Duration  { return 0 }
+func (d *recordingDriver) AppendFrame(dst []byte, f *dmx.Frame) []byte {
+	return append(dst, f[:]...)
 }
-func (recordingWriter) Close() error { return nil }
+
+// Open returns the write end of a new pipe; the read end is read until
+// the writer closes it.
+func (d *recordingDriver) Open() (dmx.Device, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer r.Close()
+		var f dmx.Frame
+		for {
+			if _, err := io.ReadFull(r, f[:]); err != nil {
+				return
+			}
+			select {
+			case d.frames <- f:
+			default:
+			}
+		}
+	}()
+	return w, nil
+}
 
 // waitFrame waits for a frame that satisfies ok.
 func (d *recordingDriver) waitFrame(t *testing.T, what string, ok func(*dmx.Frame) bool) {

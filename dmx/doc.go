@@ -6,7 +6,7 @@
 // It knows no actors and no sockets.
 //
 // Concurrency: nothing in this package is safe for concurrent use unless its
-// doc comment says so. A Mixer belongs to one universe actor; a FrameWriter
+// doc comment says so. A Mixer belongs to one universe actor; a Device
 // returned by a Driver belongs to the single goroutine that writes and closes
 // it. Drivers themselves are immutable after construction and may be shared.
 package dmx

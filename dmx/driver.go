@@ -2,24 +2,26 @@ package dmx
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// FrameWriter sends frames to one opened device. It belongs to exactly one
-// goroutine, which writes and finally closes it: writing after Close may
-// write into whatever file reused the descriptor.
-type FrameWriter interface {
-	// WriteFrame sends one complete frame. It may block as long as the
-	// device does; an error means the device is gone or broken.
-	WriteFrame(f *Frame) error
+// Device is one opened output device. The output's refresh loop writes the
+// encoded frames to its file descriptor; exactly one goroutine owns it and
+// finally closes it (writing after Close may write into whatever file
+// reused the descriptor).
+type Device interface {
+	// Fd is the open file descriptor frames are written to.
+	Fd() uintptr
 	// Close releases the device.
 	Close() error
 }
 
-// Driver opens an output device. Drivers are immutable and safe for
-// concurrent use; every Open returns a new FrameWriter.
+// Driver knows one kind of output device: how to open it, how a frame is
+// encoded for it and how fast it takes frames. Drivers are immutable and
+// safe for concurrent use; every Open returns a new Device.
 type Driver interface {
 	// Name is the driver name of the command line and protocol ("enttec-pro").
 	Name() string
@@ -27,8 +29,14 @@ type Driver interface {
 	Target() string
 	// MinGap is the shortest time between the starts of two frames.
 	MinGap() time.Duration
+	// Break is how long the line is held in break before each frame, or
+	// 0 when the interface makes the break itself.
+	Break() time.Duration
+	// AppendFrame appends the bytes that carry f on the device to dst and
+	// returns the extended slice.
+	AppendFrame(dst []byte, f *Frame) []byte
 	// Open opens the device for writing.
-	Open() (FrameWriter, error)
+	Open() (Device, error)
 }
 
 // Driver names accepted by ParseOutput.
@@ -83,7 +91,8 @@ func ParseOutput(spec string) (Output, error) {
 	return Output{Universe: n, Driver: d}, nil
 }
 
-// Null is the driver without hardware: every frame is accepted and dropped.
+// Null is the driver without hardware: frames are written to /dev/null, so
+// that a null output runs the same refresh loop as a real one.
 type Null struct{}
 
 // Name returns "null".
@@ -95,10 +104,17 @@ func (Null) Target() string { return "" }
 // MinGap returns a small gap so that early frames stay bounded.
 func (Null) MinGap() time.Duration { return nullMinGap }
 
-// Open never fails.
-func (Null) Open() (FrameWriter, error) { return nullWriter{}, nil }
+// Break returns 0.
+func (Null) Break() time.Duration { return 0 }
 
-type nullWriter struct{}
+// AppendFrame appends the 512 slots.
+func (Null) AppendFrame(dst []byte, f *Frame) []byte { return append(dst, f[:]...) }
 
-func (nullWriter) WriteFrame(*Frame) error { return nil }
-func (nullWriter) Close() error            { return nil }
+// Open opens /dev/null.
+func (Null) Open() (Device, error) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	return f, nil
+}

@@ -1,6 +1,8 @@
 package dmx_test
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -83,15 +85,17 @@ func TestParseOutputRefuses(t *testing.T) {
 	}
 }
 
+// TestNullDriver: the null device is /dev/null, open for writing.
 func TestNullDriver(t *testing.T) {
-	w, err := dmx.Null{}.Open()
+	dev, err := dmx.Null{}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteFrame(&dmx.Frame{}); err != nil {
-		t.Fatal(err)
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dev.Fd()))
+	if err != nil || target != os.DevNull {
+		t.Errorf("null device is %q (%v), want %s", target, err, os.DevNull)
 	}
-	if err := w.Close(); err != nil {
+	if err := dev.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

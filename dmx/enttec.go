@@ -2,7 +2,7 @@ package dmx
 
 import (
 	"fmt"
-	"io"
+	"reflect"
 	"time"
 
 	"go.bug.st/serial"
@@ -45,30 +45,27 @@ func (e EnttecPro) Target() string { return e.Path }
 // pace; at most ~166 frames/s keeps dmxd well under its ~190 frames/s.
 func (EnttecPro) MinGap() time.Duration { return enttecProMinGap }
 
+// Break returns 0: the widget makes the break.
+func (EnttecPro) Break() time.Duration { return 0 }
+
+// AppendFrame appends the label 6 message that carries f.
+func (EnttecPro) AppendFrame(dst []byte, f *Frame) []byte { return AppendEnttecFrame(dst, f) }
+
 // Open opens the serial device.
-func (e EnttecPro) Open() (FrameWriter, error) {
-	p, err := openSerial(e.Path)
-	if err != nil {
-		return nil, err
-	}
-	return &enttecWriter{port: p, buf: make([]byte, 0, EnttecFrameSize)}, nil
+func (e EnttecPro) Open() (Device, error) { return openSerial(e.Path) }
+
+// serialDevice is a serial port opened by go.bug.st/serial, with the file
+// descriptor the refresh loop writes to.
+type serialDevice struct {
+	serial.Port
+	fd uintptr
 }
 
-type enttecWriter struct {
-	port serial.Port
-	buf  []byte
-}
-
-func (w *enttecWriter) WriteFrame(f *Frame) error {
-	w.buf = AppendEnttecFrame(w.buf[:0], f)
-	return writeAll(w.port, w.buf)
-}
-
-func (w *enttecWriter) Close() error { return w.port.Close() }
+func (d *serialDevice) Fd() uintptr { return d.fd }
 
 // openSerial opens path at 250000 baud 8N2. It never touches the modem
 // status lines (their ioctls fail on ptys and some adapters).
-func openSerial(path string) (serial.Port, error) {
+func openSerial(path string) (Device, error) {
 	p, err := serial.Open(path, &serial.Mode{
 		BaudRate: serialBaud,
 		DataBits: 8,
@@ -78,20 +75,28 @@ func openSerial(path string) (serial.Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return p, nil
+	fd, err := portFd(p)
+	if err != nil {
+		_ = p.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &serialDevice{Port: p, fd: fd}, nil
 }
 
-// writeAll writes all of b, looping over short writes.
-func writeAll(w io.Writer, b []byte) error {
-	for len(b) > 0 {
-		n, err := w.Write(b)
-		if err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("write: %w", io.ErrShortWrite)
-		}
-		b = b[n:]
+// portFd returns the file descriptor go.bug.st/serial opened. The library
+// configures the port (raw mode, 250000 baud, exclusive access) but does
+// not export its descriptor, which the refresh loop needs to write frames
+// without the Go scheduler; it is read from the port's "handle" field
+// (TestOpenSerialFd guards this against a library upgrade).
+func portFd(p serial.Port) (uintptr, error) {
+	v := reflect.ValueOf(p)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
 	}
-	return nil
+	if v.Kind() == reflect.Struct {
+		if h := v.FieldByName("handle"); h.IsValid() && h.CanInt() && h.Int() >= 0 {
+			return uintptr(h.Int()), nil
+		}
+	}
+	return 0, fmt.Errorf("go.bug.st/serial %T has no file descriptor dmxd can reach", p)
 }

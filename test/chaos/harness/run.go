@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/test/testkit"
 )
 
@@ -45,6 +46,7 @@ type harness struct {
 	proc           atomic.Pointer[testkit.Process]
 	procs          []*testkit.Process
 	logs           map[int]*frameLog // universes 1 and 2
+	writerLate     map[int]int       // see OutputStats.WriterLate
 	pty1, pty2     *testkit.Device
 	ctl            *session // the harness's own desk
 	launch         *launcher
@@ -63,14 +65,15 @@ func Run(cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	h := &harness{
-		cfg:    cfg,
-		st:     newStats(),
-		model:  newModel(cfg.owners()),
-		gate:   newGate(),
-		owners: cfg.owners(),
-		ramp:   min(2*time.Second, cfg.Duration/10),
-		logs:   map[int]*frameLog{1: {universe: 1}, 2: {universe: 2}},
-		http:   &http.Client{Timeout: 5 * time.Second},
+		cfg:        cfg,
+		st:         newStats(),
+		model:      newModel(cfg.owners()),
+		gate:       newGate(),
+		owners:     cfg.owners(),
+		ramp:       min(2*time.Second, cfg.Duration/10),
+		logs:       map[int]*frameLog{1: {universe: 1}, 2: {universe: 2}},
+		writerLate: map[int]int{},
+		http:       &http.Client{Timeout: 5 * time.Second},
 	}
 	rt := cfg.cmdRate()
 	// Burst: the costliest command (a fade of maxOwnerFade) must fit.
@@ -276,7 +279,9 @@ func (h *harness) run() error {
 	}
 	h.stopDMXD("final")
 	for _, u := range []int{1, 2} {
-		h.sum.Outputs = append(h.sum.Outputs, h.logs[u].analyse(h.st, h.cfg.MinWindowFrames, h.cfg.MaxFrameGap))
+		o := h.logs[u].analyse(h.st, h.cfg.MinWindowFrames, h.cfg.MaxFrameGap)
+		o.WriterLate = h.writerLate[u]
+		h.sum.Outputs = append(h.sum.Outputs, o)
 	}
 	h.checkLogs()
 	return nil
@@ -312,6 +317,9 @@ func (h *harness) startDevice(link string) (*testkit.Device, error) {
 // stopDMXD sends SIGTERM and checks a clean exit within the protocol's 5 s.
 func (h *harness) stopDMXD(when string) {
 	p := h.proc.Load()
+	for u := range h.logs {
+		h.countWriterLate(u)
+	}
 	if cpu, wait, err := p.Sched(); err == nil {
 		h.sum.DMXDCPU += cpu
 		h.sum.DMXDRunWait += wait
@@ -430,6 +438,27 @@ func (h *harness) metric(name string) float64 {
 		}
 	}
 	return -1
+}
+
+// countWriterLate adds the frame intervals of universe u that dmxd timed
+// above the gap bound to h.writerLate[u] (-1 once /metrics has none). The
+// bound is rounded up to the histogram's bucket (45.5 ms at 44 Hz).
+func (h *harness) countWriterLate(u int) {
+	le := -1.0
+	for _, b := range metrics.FrameIntervalBuckets {
+		if b >= h.cfg.MaxFrameGap.Seconds() {
+			le = b
+			break
+		}
+	}
+	series := fmt.Sprintf("dmxd_frame_interval_seconds%%s{universe=\"%d\"%%s}", u)
+	all := h.metric(fmt.Sprintf(series, "_count", ""))
+	within := h.metric(fmt.Sprintf(series, "_bucket", fmt.Sprintf(",le=\"%v\"", le)))
+	if all < 0 || within < 0 || h.writerLate[u] < 0 {
+		h.writerLate[u] = -1
+		return
+	}
+	h.writerLate[u] += int(all - within)
 }
 
 // storm opens n short-lived connections at once.

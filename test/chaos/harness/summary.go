@@ -31,6 +31,12 @@ type OutputStats struct {
 	// WorstGaps are the longest gaps, when they began and how the next
 	// frames were spaced (a burst, spacing 0, points at a late reader).
 	WorstGaps []string `json:"worst_gaps"`
+	// WriterLate counts the intervals longer than the gap bound between
+	// two frame writes as dmxd itself timed them (its
+	// dmxd_frame_interval_seconds histogram, over both dmxd processes);
+	// -1 without /metrics. Gaps the recorder sees but dmxd does not were
+	// made on the way: the pty's kernel work queue or the recorder.
+	WriterLate int `json:"writer_late"`
 }
 
 // Summary is the outcome of a run.
@@ -162,6 +168,7 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row(fmt.Sprintf("universe %d frames / 1 s windows", o.Universe), fmt.Sprintf("%d / %d", o.Frames, o.Windows))
 		row(fmt.Sprintf("universe %d min frames per 1 s window", o.Universe), o.MinWindowFrames)
 		row(fmt.Sprintf("universe %d max frame gap", o.Universe), o.MaxGap.Round(100*time.Microsecond))
+		row(fmt.Sprintf("universe %d gaps as dmxd timed its writes", o.Universe), o.WriterLate)
 		for _, g := range o.WorstGaps {
 			fmt.Fprintf(w, "    universe %d gap %s\n", o.Universe, g)
 		}

@@ -1,0 +1,333 @@
+package refresh_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dmxd/dmxd/dmx"
+	"github.com/dmxd/dmxd/dmx/refresh"
+	"github.com/dmxd/dmxd/test/testkit"
+)
+
+// waitTimeout bounds every wait; what the tests wait for normally happens
+// within a few frames.
+const waitTimeout = 5 * time.Second
+
+// pipeDevice is a real pipe: the loop writes 512-byte frames to its write
+// end and a goroutine hands every frame read from the other end to frames.
+type pipeDevice struct {
+	w      *os.File
+	frames chan dmx.Frame
+}
+
+func newPipeDevice(t *testing.T) *pipeDevice {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &pipeDevice{w: w, frames: make(chan dmx.Frame, 4096)}
+	go func() {
+		defer r.Close()
+		var f dmx.Frame
+		for {
+			if _, err := io.ReadFull(r, f[:]); err != nil {
+				close(d.frames)
+				return
+			}
+			d.frames <- f
+		}
+	}()
+	return d
+}
+
+// next returns the next frame the loop wrote.
+func (d *pipeDevice) next(t *testing.T) dmx.Frame {
+	t.Helper()
+	select {
+	case f, ok := <-d.frames:
+		if !ok {
+			t.Fatal("the device was closed")
+		}
+		return f
+	case <-time.After(waitTimeout):
+		t.Fatalf("no frame within %v", waitTimeout)
+	}
+	return dmx.Frame{}
+}
+
+// start runs l on fd in a goroutine; the returned channel gets Run's error.
+func start(l *refresh.Loop, fd uintptr) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- l.Run(fd) }()
+	return done
+}
+
+// ended waits for Run's result.
+func ended(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatalf("Run did not return within %v", waitTimeout)
+	}
+	return nil
+}
+
+func newLoop(t *testing.T, cfg refresh.Config) *refresh.Loop {
+	t.Helper()
+	l, err := refresh.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func frameAt(level byte) dmx.Frame { return dmx.Frame{0: level, 511: level} }
+
+func publish(l *refresh.Loop, level byte, changed bool) {
+	f := frameAt(level)
+	l.Publish(f[:], changed)
+}
+
+// TestRefreshKeepsSendingTheNewestFrame: without new frames the loop
+// re-sends the last one every period; a new one replaces it.
+func TestRefreshKeepsSendingTheNewestFrame(t *testing.T) {
+	l := newLoop(t, refresh.Config{Period: 10 * time.Millisecond, MinGap: time.Millisecond})
+	defer l.Free()
+	d := newPipeDevice(t)
+	publish(l, 7, false)
+	done := start(l, d.w.Fd())
+	for range 5 {
+		if f := d.next(t); f != frameAt(7) {
+			t.Fatalf("got channel 1 = %d, want 7", f[0])
+		}
+	}
+	publish(l, 9, false)
+	for d.next(t) != frameAt(9) {
+	}
+	for range 3 {
+		if f := d.next(t); f != frameAt(9) {
+			t.Fatalf("after 9 was written, channel 1 = %d", f[0])
+		}
+	}
+	l.Stop()
+	if err := ended(t, done); err != nil {
+		t.Fatalf("Run after Stop: %v", err)
+	}
+	s := l.Stats()
+	if s.Published != 2 || s.Frames < 9 || s.Refreshes != s.Frames-2 {
+		t.Errorf("stats %+v: want 2 published, ≥ 9 frames, all but 2 of them refreshes", s)
+	}
+	var n int
+	l.Intervals(func(d time.Duration) {
+		n++
+		if d <= 0 {
+			t.Errorf("interval %v", d)
+		}
+	})
+	if n < 8 {
+		t.Errorf("%d intervals observed, want ≥ 8", n)
+	}
+}
+
+// TestChangedFramesGoOutEarlyButNoFasterThanMinGap: with a period far
+// longer than the test, changed frames still go out, never closer than the
+// minimum gap, and the last one is always written.
+func TestChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T) {
+	const gap = 30 * time.Millisecond
+	l := newLoop(t, refresh.Config{Period: time.Hour, MinGap: gap})
+	defer l.Free()
+	d := newPipeDevice(t)
+	done := start(l, d.w.Fd())
+	for level := range byte(20) {
+		publish(l, level+1, true)
+		time.Sleep(2 * time.Millisecond)
+	}
+	for d.next(t) != frameAt(20) {
+	}
+	l.Intervals(func(d time.Duration) {
+		if d < gap {
+			t.Errorf("two frames %v apart, want ≥ %v", d, gap)
+		}
+	})
+	if s := l.Stats(); s.Frames >= s.Published {
+		t.Errorf("stats %+v: want fewer frames than published (the gap coalesces them)", s)
+	}
+	l.Stop()
+	if err := ended(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStopWritesTheNewestFrame: Stop sends the newest frame once more,
+// even one the schedule would have sent an hour later, and a Run that
+// starts after Stop does only that.
+func TestStopWritesTheNewestFrame(t *testing.T) {
+	l := newLoop(t, refresh.Config{Period: time.Hour, MinGap: time.Millisecond})
+	defer l.Free()
+	d := newPipeDevice(t)
+	for level := range byte(10) {
+		publish(l, level+1, false) // only the newest survives
+	}
+	done := start(l, d.w.Fd())
+	if f := d.next(t); f != frameAt(10) {
+		t.Fatalf("first frame has channel 1 = %d, want the newest, 10", f[0])
+	}
+	publish(l, 11, false) // unchanged: due in an hour
+	l.Stop()
+	if err := ended(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if f := d.next(t); f != frameAt(11) {
+		t.Fatalf("final frame has channel 1 = %d, want 11", f[0])
+	}
+	if err := l.Run(d.w.Fd()); err != nil {
+		t.Fatalf("Run after Stop: %v", err)
+	}
+	if f := d.next(t); f != frameAt(11) {
+		t.Fatalf("Run after Stop wrote channel 1 = %d, want 11", f[0])
+	}
+}
+
+// TestDriversOnPTY runs the real drivers (go.bug.st/serial) on a
+// pseudo-terminal and decodes the bytes on the master. A pty shows no
+// break on the line, but the break and drain ioctls run against a real
+// kernel tty, and the loop measures how long the line was held.
+func TestDriversOnPTY(t *testing.T) {
+	cases := []struct {
+		drv    func(path string) dmx.Driver
+		newPTY func() (*testkit.PTY, error)
+	}{
+		{func(p string) dmx.Driver { return dmx.EnttecPro{Path: p} }, testkit.NewPTY},
+		{func(p string) dmx.Driver { return dmx.OpenDMX{Path: p} }, testkit.NewRawPTY},
+	}
+	for _, c := range cases {
+		p, err := c.newPTY()
+		if err != nil {
+			t.Fatal(err)
+		}
+		drv := c.drv(p.Path)
+		t.Run(drv.Name(), func(t *testing.T) {
+			defer p.Close()
+			dev, err := drv.Open()
+			if err != nil {
+				t.Fatalf("open %s: %v", p.Path, err)
+			}
+			defer dev.Close()
+			l := newLoop(t, refresh.Config{Period: 20 * time.Millisecond, MinGap: drv.MinGap(), Break: drv.Break()})
+			defer l.Free()
+			done := start(l, dev.Fd())
+			var buf []byte
+			for n := range 3 {
+				var f dmx.Frame
+				f[0], f[1], f[511] = 0x7E, byte(n), 0xE7
+				buf = drv.AppendFrame(buf[:0], &f)
+				l.Publish(buf, true)
+				if _, err := p.WaitFrame(waitTimeout, func(got testkit.Frame) bool { return got.Values == f }); err != nil {
+					t.Fatalf("frame %d: %v (Run: %v)", n, err, l.Stats())
+				}
+			}
+			l.Stop()
+			if err := ended(t, done); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got := l.Stats().LastBreak; got < drv.Break() {
+				t.Errorf("the last break held the line %v, want ≥ %v", got, drv.Break())
+			}
+			t.Logf("%s: last break %v", drv.Name(), l.Stats().LastBreak)
+		})
+	}
+}
+
+// TestRunReportsAPulledDevice: when the device goes away (the pty's master
+// closes, as a USB adapter's tty does when pulled), Run returns a write
+// error with the errno.
+func TestRunReportsAPulledDevice(t *testing.T) {
+	p, err := testkit.NewPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := dmx.EnttecPro{Path: p.Path}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	l := newLoop(t, refresh.Config{Period: 5 * time.Millisecond, MinGap: time.Millisecond})
+	defer l.Free()
+	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
+	l.Publish(buf, true)
+	done := start(l, dev.Fd())
+	if _, err := p.WaitFrame(waitTimeout, func(testkit.Frame) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+	err = ended(t, done)
+	var op *refresh.OpError
+	if !errors.As(err, &op) || op.Op != "write" || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Run returned %v, want a write error with EIO", err)
+	}
+}
+
+// TestStopEndsAStalledWrite: a device that takes no data blocks the
+// frame under way (Busy grows), and Stop still ends Run.
+func TestStopEndsAStalledWrite(t *testing.T) {
+	p, err := testkit.NewStalledPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dev, err := dmx.EnttecPro{Path: p.Path}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	l := newLoop(t, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
+	defer l.Free()
+	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
+	l.Publish(buf, true)
+	done := start(l, dev.Fd())
+	deadline := time.Now().Add(waitTimeout)
+	for l.Busy() < 50*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("the write never stalled: %+v", l.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.Stop()
+	if err := ended(t, done); err != nil {
+		t.Fatalf("Run after Stop: %v", err)
+	}
+	if b := l.Busy(); b != 0 {
+		t.Errorf("Busy after Run returned: %v", b)
+	}
+}
+
+// TestNewRefusesABadSchedule covers New's argument check.
+func TestNewRefusesABadSchedule(t *testing.T) {
+	for _, cfg := range []refresh.Config{{}, {Period: -1}, {Period: time.Second, MinGap: -1}, {Period: time.Second, Break: -1}} {
+		if l, err := refresh.New(cfg); err == nil {
+			l.Free()
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// BenchmarkPublish measures handing one encoded frame to the loop.
+func BenchmarkPublish(b *testing.B) {
+	l, err := refresh.New(refresh.Config{Period: time.Second, MinGap: time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Free()
+	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Publish(buf, false)
+	}
+}
