@@ -215,8 +215,10 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 	int64_t due = mono_ns(); // the schedule: a (re)opened device gets the newest frame at once
 	int early = 0;          // a changed frame waits to go out before due
 	for (;;) {
-		take(l);
+		// The change flag first: Publish raises it after the frame is in
+		// the middle buffer, so a change seen here is taken just below.
 		if (atomic_exchange_explicit(&l->change, 0, memory_order_acq_rel)) early = 1;
+		take(l);
 		if (atomic_load_explicit(&l->stop, memory_order_acquire)) {
 			if (!l->has) return DMX_OP_STOPPED;
 			return write_frame(l, fd, 1, err);
