@@ -2,8 +2,13 @@ package test
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dmxd/dmxd/test/testkit"
 )
@@ -116,4 +121,62 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 	if maxUpdates := int(window/framePeriod) + 2; in > maxUpdates || in == 0 {
 		t.Errorf("%d updates in %v under a flood, want 1..%d (one per 1/rate)", in, window, maxUpdates)
 	}
+}
+
+// TestOutputThreadsRunRealTime: each output's refresh loop runs on a thread
+// of its own with a real-time policy (SCHED_FIFO, priority 20) when dmxd
+// may raise priorities, and every other thread of dmxd stays ordinary.
+// Without the privilege (not root, no CAP_SYS_NICE) there is nothing to
+// check, and the test says so.
+func TestOutputThreadsRunRealTime(t *testing.T) {
+	if err := probeRealTime(); err != nil {
+		t.Skipf("no privilege for real-time priorities here (%v): dmxd's writers run at normal priority", err)
+	}
+	ptys := []*testkit.PTY{newPTY(t), newPTY(t)}
+	p := startDMXD(t, "--universes", "3", "--output", "1=enttec-pro:"+ptys[0].Path, "--output", "2=enttec-pro:"+ptys[1].Path)
+	for _, pty := range ptys {
+		if _, err := pty.WaitFrame(5*time.Second, func(testkit.Frame) bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := 0
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // the thread ended
+		}
+		switch {
+		case attr.Policy == unix.SCHED_FIFO && attr.Priority == 20:
+			fifo++
+		case attr.Policy != schedOther:
+			t.Errorf("thread %d: policy %d priority %d, want ordinary or SCHED_FIFO 20", tid, attr.Policy, attr.Priority)
+		}
+	}
+	// Three universes, three refresh loops (the null output runs one too).
+	if fifo != 3 {
+		t.Errorf("%d SCHED_FIFO threads in dmxd, want 3 (one per output)", fifo)
+	}
+}
+
+// schedOther is the ordinary scheduling policy, SCHED_OTHER.
+const schedOther = 0
+
+// probeRealTime reports whether this process may give a thread a
+// real-time policy, by trying on its own thread and undoing it.
+func probeRealTime() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fifo := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Flags: unix.SCHED_FLAG_RESET_ON_FORK, Priority: 1}
+	if err := unix.SchedSetAttr(0, fifo, 0); err != nil {
+		return err
+	}
+	return unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: schedOther}, 0)
 }

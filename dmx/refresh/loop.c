@@ -193,6 +193,11 @@ static int write_frame(struct dmx_loop *l, int fd, int final, int *err) {
 			return DMX_OP_POLL;
 		}
 		if (final && r == 0) return DMX_OP_STOPPED; // the device takes nothing: give up
+		if (r > 0 && (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			// Gone, though write said "try again": never spin on it.
+			*err = (p[0].revents & POLLNVAL) ? EBADF : EIO;
+			return DMX_OP_WRITE;
+		}
 		if (!final && (p[1].revents & POLLIN)) {
 			uint64_t v;
 			(void)!read(l->evfd, &v, sizeof v);

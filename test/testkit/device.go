@@ -186,22 +186,34 @@ func runRecorder() int {
 	return 1
 }
 
-// recorderNice is the recorder's scheduling priority. The recorder stands
-// for the interface's hardware, which reads its USB port whatever the host's
-// CPUs are doing; at normal priority a starved recorder would stop reading
-// the pty and so block dmxd's writes, making its own lateness look like
-// dmxd's. Without the privilege it runs at normal priority.
-const recorderNice = -15
+// The recorder's scheduling. The recorder stands for the interface's
+// hardware, which reads its USB port whatever the host's CPUs are doing; a
+// starved recorder reads two frames at once and makes its own lateness
+// look like dmxd's (or stops reading the pty and blocks dmxd's writes). It
+// therefore runs with a real-time policy (SCHED_FIFO, priority
+// recorderRTPriority, below dmxd's output threads), or at nice recorderNice
+// without the privilege for that, or at normal priority without either. It
+// only reads and time-stamps two frames per refresh, so it cannot starve
+// the machine.
+const (
+	recorderRTPriority = 10
+	recorderNice       = -15
+)
 
-// raiseProcessPriority sets every thread of the process to recorderNice;
-// threads created later inherit it.
+// raiseProcessPriority raises every thread of the process; threads created
+// later inherit it.
 func raiseProcessPriority() {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return
 	}
 	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		rt := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: recorderRTPriority}
+		if unix.SchedSetAttr(tid, rt, 0) != nil {
 			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, recorderNice)
 		}
 	}
