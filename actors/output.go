@@ -17,8 +17,11 @@ import (
 const (
 	// firstRetry is the wait before the first reopen of a failed device.
 	firstRetry = 100 * time.Millisecond
-	// maxRetry caps the backoff between reopen attempts.
-	maxRetry = 5 * time.Second
+	// maxRetry caps the backoff between reopen attempts. The protocol
+	// allows up to 5 s; at 750 ms frames resume within a second of any
+	// replug, however long the device was out, for the price of one failed
+	// open(2) a second while it is.
+	maxRetry = 750 * time.Millisecond
 	// stallTimeout is how long one frame write may take before the output
 	// is reported down (a frame is 518 bytes; at 250 kbaud that is 23 ms).
 	stallTimeout = time.Second

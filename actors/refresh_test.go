@@ -45,3 +45,18 @@ func TestWriterRefreshesWhenTheUniverseIsLate(t *testing.T) {
 		t.Errorf("refreshes counted: %d, want ≥ 4 (%+v)", s.Refreshes, s)
 	}
 }
+
+// TestReopenBackoff: reopen attempts start at once, back off from 100 ms
+// and never wait more than maxRetry, so that a replugged device is written
+// to within a second however long it was out (and the protocol's 5 s
+// bound holds).
+func TestReopenBackoff(t *testing.T) {
+	want := []time.Duration{100, 200, 400, 750, 750, 750}
+	d := time.Duration(0)
+	for i, w := range want {
+		d = nextBackoff(d)
+		if d != w*time.Millisecond {
+			t.Fatalf("attempt %d: backoff %v, want %v", i+1, d, w*time.Millisecond)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func StartDevice(link string) (*Device, error) {
 		return nil, fmt.Errorf("own executable: %w", err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), recorderEnv+"=1", "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), recorderEnv+"=1", "GOMAXPROCS=2")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // the recorder ends when this closes
 	if err != nil {
@@ -172,7 +173,17 @@ func runRecorder() int {
 			}
 		}
 	}()
-	err = decodeEnttec(&eioRetryReader{f: p.master}, func(f Frame) {
+	// The pty is read with blocking reads on a thread of its own (of the
+	// recorder's real-time priority): the frame's time stamp is taken the
+	// moment the kernel hands the bytes over.
+	runtime.LockOSThread()
+	fd := int(p.master.Fd())
+	defer runtime.KeepAlive(p.master) // its finalizer would close fd
+	if err := unix.SetNonblock(fd, false); err != nil {
+		fmt.Fprintln(os.Stderr, "recorder:", err)
+		return 1
+	}
+	err = decodeEnttec(&eioRetryReader{f: blockingReader{fd: fd}}, func(f Frame) {
 		var rec [recordSize]byte
 		binary.LittleEndian.PutUint64(rec[:8], uint64(f.At.UnixNano()))
 		copy(rec[8:], f.Values[:])

@@ -110,7 +110,7 @@ func openPTY(decode func(r io.Reader, emit func(Frame)) error) (*PTY, error) {
 
 // eioRetryReader reads the master, waiting while no slave is open (the
 // master then reports EIO) until the master is closed.
-type eioRetryReader struct{ f *os.File }
+type eioRetryReader struct{ f io.Reader }
 
 func (r *eioRetryReader) Read(b []byte) (int, error) {
 	for {
@@ -120,6 +120,27 @@ func (r *eioRetryReader) Read(b []byte) (int, error) {
 			continue
 		}
 		return n, err
+	}
+}
+
+// blockingReader reads a descriptor with plain blocking read(2) calls: the
+// thread sleeps in the kernel and wakes the moment data arrives, without a
+// trip through the Go runtime's network poller.
+type blockingReader struct{ fd int }
+
+func (r blockingReader) Read(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(r.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n, nil
 	}
 }
 
