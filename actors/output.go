@@ -245,6 +245,7 @@ type outputActor struct {
 	lastErr  string
 	reported bool // a state has been reported
 	wasUp    bool // the state last reported
+	stopping bool // the loop is stopped and about to be freed: never touch it again
 	log      zerolog.Logger
 }
 
@@ -256,6 +257,10 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
 		go o.w.run()
 	case *frameBuf:
+		if o.stopping {
+			o.pool.put(m)
+			return
+		}
 		o.send(m)
 		stalled := o.w.loop.Busy() > stallTimeout
 		if stalled != o.stalled {
@@ -269,7 +274,10 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		}
 		o.publish(ctx)
 	case *healthQuery:
-		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.w.loop.Stats().Frames}
+		if !o.stopping {
+			o.count()
+		}
+		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.counted.Frames}
 		if !o.isUp() {
 			h.State = "down"
 			h.Error = o.errText()
@@ -277,6 +285,7 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		ctx.Respond(h)
 	case *actor.Stopping:
 		o.count()
+		o.stopping = true
 		o.w.loop.Stop()
 		close(o.w.stop)
 	}
