@@ -71,12 +71,9 @@ type Config struct {
 	MinWindowFrames int
 	MaxFrameGap     time.Duration
 	// LoadNice is the nice value of the harness's own threads during the
-	// run (0: unchanged); the recorders keep the normal priority (and raise
-	// their own). See loadNice.
+	// run (0: unchanged); dmxd and the recorders keep the normal priority.
+	// See loadNice.
 	LoadNice int
-	// DMXDNice is the nice value dmxd is started with (0: normal). dmxd's
-	// refresh loops run SCHED_FIFO whatever it is. See dmxdNice.
-	DMXDNice int
 	// Unplug and Restart switch the two faults on.
 	Unplug, Restart bool
 	// Log receives progress lines; nil discards them.
@@ -100,7 +97,6 @@ func DefaultConfig() Config {
 		MinWindowFrames: 43,
 		MaxFrameGap:     2 * framePeriod,
 		LoadNice:        loadNice,
-		DMXDNice:        dmxdNice,
 		Unplug:          true,
 		Restart:         true,
 	}

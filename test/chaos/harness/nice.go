@@ -12,24 +12,13 @@ import (
 // loadNice is the nice value of the harness's own threads once the run
 // starts. On this machine the simulated desks share dmxd's two cores; in
 // a show they run on other machines. Running them at a lower priority
-// keeps dmxd and the frame recorders from being measured against the load
-// generator's CPU appetite, while the traffic they must handle stays the
-// same.
+// keeps dmxd and the frame recorders (started at normal priority) from
+// being measured against the load generator's CPU appetite, while the
+// traffic they must handle stays the same.
 // Not lower than 5: on a machine that other work saturates, a load
 // generator at nice 10 answers pings so late that dmxd rightly drops its
 // desks.
 const loadNice = 5
-
-// dmxdNice is the nice value dmxd runs at in the chaos run. Its refresh
-// loops are SCHED_FIFO threads, untouched by it; what it lowers is dmxd's
-// network side against the kernel's own threads. That matters for the
-// test rig only: a pty hands each write to its reader through a kernel
-// worker thread of normal priority (a USB adapter's writes need none), and
-// with dmxd's network threads at normal priority too, that worker was
-// measured 10–33 ms late under the chaos load (a C probe with both pty
-// ends SCHED_FIFO), enough to turn a frame written on time into a gap of
-// two periods at the recorder. -dmxd-nice 0 runs dmxd at normal priority.
-const dmxdNice = 5
 
 // launcher starts processes from one OS thread that keeps the normal
 // priority, so that dmxd and the recorders never inherit loadNice (a

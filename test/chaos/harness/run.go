@@ -175,7 +175,7 @@ func (h *harness) run() error {
 		}
 	}()
 	h.wsURL = "ws://" + h.proc.Load().Addr + "/ws"
-	h.logf("dmxd pid %d on %s (nice %d, load nice %d); %d slots, %d owners, %.1f level commands/s, %v", h.proc.Load().Pid(), h.proc.Load().Addr, cfg.DMXDNice, cfg.LoadNice, cfg.Conns, h.owners, cfg.cmdRate(), cfg.Duration)
+	h.logf("dmxd pid %d on %s; %d slots, %d owners, %.1f level commands/s, %v", h.proc.Load().Pid(), h.proc.Load().Addr, cfg.Conns, h.owners, cfg.cmdRate(), cfg.Duration)
 	for u, l := range h.logs {
 		if _, err := l.firstAfter(time.Time{}, 5*time.Second); err != nil {
 			return fmt.Errorf("universe %d before the run: %w", u, err)
@@ -292,13 +292,7 @@ func (h *harness) startDMXD(addr string) error {
 	var p *testkit.Process
 	var err error
 	h.launch.do(func() {
-		args := append(append([]string(nil), h.args...), "--listen", addr)
-		if h.cfg.DMXDNice != 0 {
-			// nice(1) execs dmxd in place: the PID stays dmxd's.
-			p, err = testkit.Start("nice", append([]string{"-n", strconv.Itoa(h.cfg.DMXDNice), h.bin}, args...)...)
-			return
-		}
-		p, err = testkit.Start(h.bin, args...)
+		p, err = testkit.Start(h.bin, append(append([]string(nil), h.args...), "--listen", addr)...)
 	})
 	if err != nil {
 		return err
