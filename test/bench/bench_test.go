@@ -8,7 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dmxd/dmxd/test/testkit"
 )
+
+func TestMain(m *testing.M) {
+	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
+	os.Exit(m.Run())
+}
 
 // TestQuickBench runs the bench program's quick mode against a real dmxd so
 // that CI keeps it working. It checks that every scenario produced figures,

@@ -48,11 +48,11 @@ func drain(c *websocket.Conn, count *atomic.Int64) {
 	}
 }
 
-// frameLog records the arrival times of the frames decoded on one pty and
-// answers the latency probe: when a frame carries level want on probeSlot,
-// its arrival time goes to hit.
+// frameLog records the arrival times of the frames decoded on one pty (by
+// its device's recorder process) and answers the latency probe: when a
+// frame carries level want on probeSlot, its arrival time goes to hit.
 type frameLog struct {
-	pty       *testkit.PTY
+	frames    <-chan testkit.Frame
 	probeSlot int // 0-based
 	want      atomic.Int32
 	hit       chan time.Time
@@ -63,9 +63,9 @@ type frameLog struct {
 	done      chan struct{}
 }
 
-func newFrameLog(pty *testkit.PTY, probeChannel int) *frameLog {
+func newFrameLog(frames <-chan testkit.Frame, probeChannel int) *frameLog {
 	l := &frameLog{
-		pty:       pty,
+		frames:    frames,
 		probeSlot: probeChannel - 1,
 		hit:       make(chan time.Time, 1),
 		stop:      make(chan struct{}),
@@ -82,7 +82,7 @@ func (l *frameLog) run() {
 		select {
 		case <-l.stop:
 			return
-		case f := <-l.pty.Frames():
+		case f := <-l.frames:
 			if w := l.want.Load(); w >= 0 && int32(f.Values[l.probeSlot]) == w {
 				l.want.Store(-1)
 				select {

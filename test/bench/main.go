@@ -35,6 +35,7 @@ type options struct {
 }
 
 func main() {
+	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
 	var o options
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; the median is reported")
 	flag.BoolVar(&o.quick, "quick", false, "short scenarios (seconds), to check the program")

@@ -55,25 +55,28 @@ var (
 )
 
 // server is one dmxd under test, its universes patched to enttec-pro
-// outputs on ptys whose frames the bench decodes.
+// outputs on ptys whose frames recorder processes decode and time-stamp
+// (testkit.Device: the stand-in for the interface's hardware, a real-time
+// thread reading the pty with blocking reads, so that the bench's own
+// load does not delay the measurement).
 type server struct {
-	p    *testkit.Process
-	ptys []*testkit.PTY
-	logs []*frameLog
+	p       *testkit.Process
+	devices []*testkit.Device
+	logs    []*frameLog
 }
 
 func startServer(bin string, universes int, extra ...string) (*server, error) {
 	s := &server{}
 	args := []string{"--universes", strconv.Itoa(universes), "--rate", strconv.Itoa(rate)}
 	for u := 1; u <= universes; u++ {
-		pty, err := testkit.NewPTY()
+		dev, err := testkit.StartDevice("")
 		if err != nil {
 			s.close()
 			return nil, err
 		}
-		s.ptys = append(s.ptys, pty)
-		s.logs = append(s.logs, newFrameLog(pty, probeChannel))
-		args = append(args, "--output", fmt.Sprintf("%d=enttec-pro:%s", u, pty.Path))
+		s.devices = append(s.devices, dev)
+		s.logs = append(s.logs, newFrameLog(dev.Frames(), probeChannel))
+		args = append(args, "--output", fmt.Sprintf("%d=enttec-pro:%s", u, dev.Path))
 	}
 	p, err := testkit.Start(bin, append(args, extra...)...)
 	if err != nil {
@@ -103,8 +106,8 @@ func (s *server) close() {
 	for _, l := range s.logs {
 		l.close()
 	}
-	for _, p := range s.ptys {
-		_ = p.Close()
+	for _, d := range s.devices {
+		_ = d.Unplug()
 	}
 }
 
