@@ -279,7 +279,7 @@ func (h *harness) run() error {
 	}
 	h.stopDMXD("final")
 	for _, u := range []int{1, 2} {
-		o := h.logs[u].analyse(h.st, h.cfg.MinWindowFrames, h.cfg.MaxFrameGap)
+		o := h.logs[u].analyse(h.st, h.cfg.MinWindowFrames, h.cfg.MaxFrameGap, h.writerLate[u])
 		o.WriterLate = h.writerLate[u]
 		h.sum.Outputs = append(h.sum.Outputs, o)
 	}

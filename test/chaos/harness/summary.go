@@ -37,6 +37,10 @@ type OutputStats struct {
 	// -1 without /metrics. Gaps the recorder sees but dmxd does not were
 	// made on the way: the pty's kernel work queue or the recorder.
 	WriterLate int `json:"writer_late"`
+	// LateDeliveries counts the gaps over the bound that were not
+	// violations because the frames were written on time and delivered
+	// late (see frameLog.analyse); they are in MaxGap and WorstGaps.
+	LateDeliveries int `json:"late_deliveries"`
 }
 
 // Summary is the outcome of a run.
@@ -169,6 +173,7 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row(fmt.Sprintf("universe %d min frames per 1 s window", o.Universe), o.MinWindowFrames)
 		row(fmt.Sprintf("universe %d max frame gap", o.Universe), o.MaxGap.Round(100*time.Microsecond))
 		row(fmt.Sprintf("universe %d gaps as dmxd timed its writes", o.Universe), o.WriterLate)
+		row(fmt.Sprintf("universe %d late deliveries (pty, not dmxd)", o.Universe), o.LateDeliveries)
 		for _, g := range o.WorstGaps {
 			fmt.Fprintf(w, "    universe %d gap %s\n", o.Universe, g)
 		}
