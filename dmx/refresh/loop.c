@@ -207,6 +207,13 @@ static int write_frame(struct dmx_loop *l, int fd, int final, int *err) {
 	return 0;
 }
 
+// count_frame counts a frame written, and a refresh when it repeated one.
+static void count_frame(struct dmx_loop *l) {
+	atomic_fetch_add_explicit(&l->frames, 1, memory_order_relaxed);
+	if (!l->fresh) atomic_fetch_add_explicit(&l->refreshes, 1, memory_order_relaxed);
+	l->fresh = 0;
+}
+
 int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 	*err = 0;
 	int fl = fcntl(fd, F_GETFL);
@@ -226,7 +233,9 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		take(l);
 		if (atomic_load_explicit(&l->stop, memory_order_acquire)) {
 			if (!l->has) return DMX_OP_STOPPED;
-			return write_frame(l, fd, 1, err);
+			int op = write_frame(l, fd, 1, err);
+			if (op == 0) count_frame(l);
+			return op;
 		}
 		int64_t now = mono_ns();
 		if (!l->has) {
@@ -249,9 +258,7 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		atomic_store_explicit(&l->busy_since, 0, memory_order_release);
 		if (op) return op; // DMX_OP_STOPPED: stop came during a stalled write
 
-		atomic_fetch_add_explicit(&l->frames, 1, memory_order_relaxed);
-		if (!l->fresh) atomic_fetch_add_explicit(&l->refreshes, 1, memory_order_relaxed);
-		l->fresh = 0;
+		count_frame(l);
 		if (last != 0) {
 			uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_relaxed);
 			l->ring[w % DMX_RING] = start - last;

@@ -193,6 +193,9 @@ func TestStopWritesTheNewestFrame(t *testing.T) {
 	if f := d.next(t); f != frameAt(11) {
 		t.Fatalf("Run after Stop wrote channel 1 = %d, want 11", f[0])
 	}
+	if s := l.Stats(); s.Frames != 3 {
+		t.Errorf("%d frames counted, want 3 (the first, and the final frame of each Run)", s.Frames)
+	}
 }
 
 // TestDriversOnPTY runs the real drivers (go.bug.st/serial) on a
