@@ -44,3 +44,8 @@ bench-micro:
 # Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
 chaos *ARGS: build
     go run ./test/chaos -bin {{bin}} {{ARGS}}
+
+# Probe how late this machine wakes a SCHED_FIFO and a nice -10 thread and hands pty bytes over, beside `just chaos` in another shell (needs root for the priorities): just rtprobe 100
+rtprobe SECONDS="100":
+    mkdir -p bin && gcc -O2 -Wall -o bin/rtprobe test/rtprobe/rtprobe.c -lutil -lpthread
+    bin/rtprobe wake fifo {{SECONDS}} & bin/rtprobe wake nice {{SECONDS}} & bin/rtprobe pty {{SECONDS}} & wait

@@ -344,9 +344,8 @@ func TestDeskReconnectsAfterRestart(t *testing.T) {
 	for ch, v := range map[int]int{5: 77, 6: 123, 7: 123} {
 		b.waitLevel(ch, v)
 	}
-	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool {
-		return f.Values[4] == 77 && f.Values[5] == 123 && f.Values[6] == 123
-	}); err != nil {
+	set := func(f testkit.Frame) bool { return f.Values[4] == 77 && f.Values[5] == 123 && f.Values[6] == 123 }
+	if _, err := pty.WaitFrame(5*time.Second, set); err != nil {
 		t.Fatalf("levels never reached the frame: %v", err)
 	}
 
@@ -363,9 +362,7 @@ func TestDeskReconnectsAfterRestart(t *testing.T) {
 			pg.waitLevel(ch, v)
 		}
 	}
-	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool {
-		return f.Values[4] == 77 && f.Values[5] == 123 && f.Values[6] == 123
-	}); err != nil {
+	if _, err := pty.WaitFrame(5*time.Second, set); err != nil {
 		t.Fatalf("restored levels never reached the frame: %v", err)
 	}
 }

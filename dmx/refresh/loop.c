@@ -92,13 +92,15 @@ int64_t dmx_loop_busy(struct dmx_loop *l) {
 	return b == 0 ? 0 : mono_ns() - b;
 }
 
-uint64_t dmx_loop_published(struct dmx_loop *l) { return atomic_load_explicit(&l->published, memory_order_relaxed); }
-
-uint64_t dmx_loop_frames(struct dmx_loop *l) { return atomic_load_explicit(&l->frames, memory_order_relaxed); }
-
-uint64_t dmx_loop_refreshes(struct dmx_loop *l) { return atomic_load_explicit(&l->refreshes, memory_order_relaxed); }
-
-int64_t dmx_loop_last_break(struct dmx_loop *l) { return atomic_load_explicit(&l->last_break, memory_order_relaxed); }
+struct dmx_stats dmx_loop_stats(struct dmx_loop *l) {
+	struct dmx_stats s = {
+		.published = atomic_load_explicit(&l->published, memory_order_relaxed),
+		.frames = atomic_load_explicit(&l->frames, memory_order_relaxed),
+		.refreshes = atomic_load_explicit(&l->refreshes, memory_order_relaxed),
+		.last_break = atomic_load_explicit(&l->last_break, memory_order_relaxed),
+	};
+	return s;
+}
 
 uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, uint32_t max) {
 	uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_acquire);

@@ -59,9 +59,13 @@ void dmx_loop_stop(struct dmx_loop *l);
 int dmx_loop_run(struct dmx_loop *l, int fd, int *err);
 int64_t dmx_loop_busy(struct dmx_loop *l);
 uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, uint32_t max);
-uint64_t dmx_loop_published(struct dmx_loop *l);
-uint64_t dmx_loop_frames(struct dmx_loop *l);
-uint64_t dmx_loop_refreshes(struct dmx_loop *l);
-int64_t dmx_loop_last_break(struct dmx_loop *l);
+
+// dmx_stats is a copy of a loop's counters.
+struct dmx_stats {
+	uint64_t published, frames, refreshes;
+	int64_t last_break;
+};
+
+struct dmx_stats dmx_loop_stats(struct dmx_loop *l);
 
 #endif

@@ -149,11 +149,12 @@ type Stats struct {
 
 // Stats returns the loop's counters.
 func (l *Loop) Stats() Stats {
+	s := C.dmx_loop_stats(l.l)
 	return Stats{
-		Published: uint64(C.dmx_loop_published(l.l)),
-		Frames:    uint64(C.dmx_loop_frames(l.l)),
-		Refreshes: uint64(C.dmx_loop_refreshes(l.l)),
-		LastBreak: time.Duration(C.dmx_loop_last_break(l.l)),
+		Published: uint64(s.published),
+		Frames:    uint64(s.frames),
+		Refreshes: uint64(s.refreshes),
+		LastBreak: time.Duration(s.last_break),
 	}
 }
 
