@@ -54,12 +54,22 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 			ctx.Send(u, &attach{conn: ctx.Self()})
 		}
 	case *Received: // onMessage
+		w := m.Cmd.Weight()
 		if c.closing {
+			c.peer.Release(w)
 			return // not applied, never acked: the client is being closed
 		}
-		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd})
+		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd, weight: w})
+	case *applied:
+		for _, r := range m.replies {
+			c.send(r)
+		}
+		if m.weight > 0 {
+			c.peer.Release(m.weight)
+		}
 	case *Refused:
 		c.send(m.Err)
+		c.peer.Release(RefusedWeight)
 	case *Closed: // onClose
 		c.log.Debug().Int("code", m.Code).Msg("client closed")
 		c.closeCode, c.closeText = CloseNormal, ""

@@ -113,7 +113,7 @@ func Start(cfg Config) (*Engine, error) {
 		// the output reports reaches a universe that already runs.
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
-		uu := newUniverseActor(u, period, drv.MinGap(), cfg.Merge, out, pool)
+		uu := newUniverseActor(u, period, cfg.Merge, out, pool)
 		if e.saver != nil {
 			uu.onChange = e.saver.markDirty
 		}
@@ -124,8 +124,7 @@ func Start(cfg Config) (*Engine, error) {
 				uu.blackout = s.Blackout
 			}
 		}
-		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu },
-			keep, actor.WithMailbox(actor.UnboundedPriorityMpsc())), uname)
+		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/dmxd/dmxd/dmx"
 )
 
-// frameCtx is the part of actor.Context that render uses: Send hands
+// frameCtx is the part of actor.Context that publish uses: Send hands
 // frames to the output actor's send, as the actor system would. The
 // embedded interface is nil; any other method would panic.
 type frameCtx struct {
@@ -51,14 +51,18 @@ func newFramePath(tb testing.TB) *framePath {
 	})
 	o := &outputActor{universe: 1, drv: drv, w: w, pool: pool, metrics: metrics.New().Output(1, drv.Name())}
 	o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
-	u := newUniverseActor(1, time.Second/44, time.Millisecond, dmx.LTP, nil, pool)
+	u := newUniverseActor(1, time.Second/44, dmx.LTP, nil, pool)
 	u.mixer.Set(dmx.BaseSource, []dmx.Change{{Channel: 1, Level: 255}})
 	u.mixer.TakeChanged()
 	return &framePath{u: u, o: o, ctx: &frameCtx{o: o}}
 }
 
-// frame renders one frame and hands it to the refresh loop.
-func (p *framePath) frame() { p.u.render(p.ctx) }
+// frame publishes one frame of changed levels and hands it to the
+// refresh loop.
+func (p *framePath) frame() {
+	p.u.dirty = true
+	p.u.publish(p.ctx)
+}
 
 // TestFramePathAllocatesNothing asserts that the per-frame work of a
 // universe and its output allocates nothing.
@@ -73,7 +77,7 @@ func TestFramePathAllocatesNothing(t *testing.T) {
 	}{
 		{"framePool get/put", func() { pool.put(pool.get()) }},
 		{"AppendEnttecFrame", func() { buf = dmx.AppendEnttecFrame(buf[:0], &f) }},
-		{"universe render + output send", p.frame},
+		{"universe publish + output send", p.frame},
 	}
 	for _, c := range cases {
 		if n := testing.AllocsPerRun(1000, c.fn); n != 0 {
@@ -96,8 +100,8 @@ func BenchmarkFramePath(b *testing.B) {
 }
 
 // BenchmarkFramePathThroughActors measures one frame through the running
-// actor system: a tick to the universe actor, the frame to the output
-// actor, published to the refresh loop. The allocations it reports are
+// actor system: a frame request to the universe actor, the frame to the
+// output actor, published to the refresh loop. The allocations it reports are
 // protoactor's mailbox scheduling (one closure per message to an idle
 // actor).
 func BenchmarkFramePathThroughActors(b *testing.B) {
@@ -107,7 +111,7 @@ func BenchmarkFramePathThroughActors(b *testing.B) {
 	}
 	defer func() { _ = e.Stop() }()
 	loop := e.writers[0].loop
-	t := &tick{}
+	t := &frameRequest{}
 	b.ReportAllocs()
 	for b.Loop() {
 		n := loop.Stats().Published

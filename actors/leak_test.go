@@ -53,6 +53,8 @@ func TestClosedConnectionsAreFreed(t *testing.T) {
 }
 
 // waitClosed waits until the connection actor has closed the peer.
+func (p *queuePeer) Release(int) {}
+
 func (p *queuePeer) waitClosed(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

@@ -34,6 +34,28 @@ type Command struct {
 	On bool
 }
 
+// Credit windows. Every message a connection's reader hands to its
+// connection actor (a Received or a Refused) holds credit in that
+// connection's window until the universe applied it (or the actor answered
+// the refusal); a reader whose window is used up stops reading its socket,
+// so TCP pushes back on that one client.
+const (
+	// DefaultWindow is the credit of one connection's window: up to 32
+	// small commands, or 3 that set all 512 channels.
+	DefaultWindow = 32
+	// RefusedWeight is the credit a refused message holds.
+	RefusedWeight = 1
+	// channelsPerWeight is how many channels of a command cost one more
+	// unit of credit.
+	channelsPerWeight = 64
+)
+
+// Weight is the credit a command holds in its connection's window: one
+// unit, and one more per 64 channels it carries, so that the window bounds
+// the memory of the commands in flight as well as their number. It is at
+// most 9 (512 channels).
+func (c *Command) Weight() int { return 1 + len(c.Changes)/channelsPerWeight }
+
 // Peer is the outbound side of one client connection, implemented by the
 // transport. Its methods never block and are safe for concurrent use.
 type Peer interface {
@@ -44,16 +66,20 @@ type Peer interface {
 	// Close closes the connection with a WebSocket close code; later calls
 	// do nothing.
 	Close(code int, reason string)
+	// Release gives n units of credit back to the connection's window:
+	// the messages that held them were applied or answered.
+	Release(n int)
 }
 
 // Messages from the transport to a connection actor: the lifecycle of the
 // connection. Opening is the actor's own *actor.Started.
 
-// Received carries a command the client sent (Ratchet's onMessage).
+// Received carries a command the client sent (Ratchet's onMessage). It
+// holds Cmd.Weight() units of the connection's window.
 type Received struct{ Cmd *Command }
 
 // Refused is a message the transport could not accept; the actor answers
-// it with an error.
+// it with an error. It holds RefusedWeight units of the window.
 type Refused struct{ Err *Error }
 
 // Closed reports that the client closed the connection (onClose).

@@ -28,16 +28,18 @@ const (
 	// framePoolSize is how many frame buffers circulate between a universe
 	// and its output actor.
 	framePoolSize = 4
+	// watchPeriod is how often the output actor checks its writer for a
+	// stalled write and brings the metrics up to date: a stall is reported
+	// within stallTimeout + watchPeriod.
+	watchPeriod = 250 * time.Millisecond
 )
 
-// frameBuf is one frame on its way from a universe to its output actor. Buffers
-// circulate through a framePool so that the frame path allocates nothing.
+// frameBuf is one frame on its way from a universe to its output actor:
+// new levels, which the refresh loop sends as soon as the driver's
+// minimum gap allows. Buffers circulate through a framePool so that the
+// frame path allocates nothing.
 type frameBuf struct {
 	frame dmx.Frame
-	// changed is set when a command changed the levels since the previous
-	// frame: the refresh loop sends it as soon as the minimum gap allows.
-	// Other frames (refreshes, fade steps) wait for the loop's schedule.
-	changed bool
 }
 
 func (*frameBuf) IgnoreDeadLetterLogging() {}
@@ -80,6 +82,12 @@ func (*writerEvent) IgnoreDeadLetterLogging() {}
 
 // healthQuery is answered with an OutputHealth.
 type healthQuery struct{}
+
+// watch is the output actor's periodic look at its writer (see
+// watchPeriod).
+type watch struct{}
+
+func (*watch) IgnoreDeadLetterLogging() {}
 
 // OutputHealth is one output's state for /healthz.
 type OutputHealth struct {
@@ -243,9 +251,10 @@ type outputActor struct {
 	up       bool       // the writer's last report
 	stalled  bool       // a write has been blocked for stallTimeout
 	lastErr  string
-	reported bool // a state has been reported
-	wasUp    bool // the state last reported
-	stopping bool // the loop is stopped and about to be freed: never touch it again
+	reported bool          // a state has been reported
+	wasUp    bool          // the state last reported
+	stopping bool          // the loop is stopped and about to be freed: never touch it again
+	watcher  chan struct{} // closed at Stopping: ends the watch ticker
 	log      zerolog.Logger
 }
 
@@ -256,12 +265,20 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		o.w.report = func(e writerEvent) { root.Send(self, &e) }
 		o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
 		go o.w.run()
+		o.watcher = make(chan struct{})
+		go watchEvery(watchPeriod, o.watcher, func() { root.Send(self, &watch{}) })
+		ctx.Send(o.owner, &frameRequest{})
 	case *frameBuf:
 		if o.stopping {
 			o.pool.put(m)
 			return
 		}
 		o.send(m)
+	case *watch:
+		if o.stopping {
+			return
+		}
+		o.count()
 		stalled := o.w.loop.Busy() > stallTimeout
 		if stalled != o.stalled {
 			o.stalled = stalled
@@ -284,6 +301,7 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(h)
 	case *actor.Stopping:
+		close(o.watcher)
 		o.count()
 		o.stopping = true
 		o.w.loop.Stop()
@@ -291,13 +309,25 @@ func (o *outputActor) Receive(ctx actor.Context) {
 	}
 }
 
-// send hands f to the refresh loop, returns its buffer to the pool and
-// brings the metrics up to date.
+// send hands f to the refresh loop and returns its buffer to the pool.
 func (o *outputActor) send(f *frameBuf) {
 	o.encoded = o.drv.AppendFrame(o.encoded[:0], &f.frame)
-	o.w.loop.Publish(o.encoded, f.changed)
+	o.w.loop.Publish(o.encoded, true)
 	o.pool.put(f)
-	o.count()
+}
+
+// watchEvery calls fn every period until stop is closed.
+func watchEvery(period time.Duration, stop <-chan struct{}, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // count adds what the loop counted since the last call to the metrics.

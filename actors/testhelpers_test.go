@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ const waitTimeout = 5 * time.Second
 // fakePeer is a test double of the transport's Peer: it records every
 // message and the close code.
 type fakePeer struct {
+	credit atomic.Int64 // units given back through Release
 	msgs   chan any
 	once   sync.Once
 	closed chan struct{}
@@ -46,6 +48,8 @@ func (p *fakePeer) Close(code int, _ string) {
 		close(p.closed)
 	})
 }
+
+func (p *fakePeer) Release(n int) { p.credit.Add(int64(n)) }
 
 // waitClosed waits for Close and returns its code.
 func (p *fakePeer) waitClosed(t *testing.T) int {

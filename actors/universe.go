@@ -14,29 +14,49 @@ type (
 	// attach subscribes a connection actor to the universe: it is watched,
 	// gets the state now and every update from now on.
 	attach struct{ conn *actor.PID }
-	// apply carries a command from a connection actor.
+	// apply carries a command from a connection actor. Weight is the
+	// credit it holds in its connection's window (0 for the actor's own
+	// requests); it comes back in the batch's applied message.
 	apply struct {
-		from *actor.PID
-		cmd  *Command
+		from   *actor.PID
+		cmd    *Command
+		weight int
 	}
-	// tick asks for one output frame; sent by the universe's clock.
+	// endBatch closes the batch of commands that were waiting when its
+	// first command arrived: the universe sends itself one, so that it
+	// queues behind everything already in the mailbox.
+	endBatch struct{}
+	// tick steps fades and sends an update held back by the update pace;
+	// the universe arms one a period ahead while it needs it.
 	tick struct{}
 	// flush asks for a final frame now and is answered with flushed.
 	flush   struct{}
 	flushed struct{}
 	// syncReq is answered with syncDone once every message the universe
-	// received before it has been handled (a barrier).
+	// received before it has been handled and answered (a barrier).
 	syncReq  struct{}
 	syncDone struct{}
+	// frameRequest asks for a frame of the current levels; the output
+	// sends it when it starts.
+	frameRequest struct{}
 	// snapshotQuery is answered with a *dmx.UniverseState.
 	snapshotQuery struct{}
+	// applied answers the commands of one connection in one batch, after
+	// the batch's frame went to the output: their replies (acks and
+	// states) in command order, and the window credit they held.
+	applied struct {
+		weight  int
+		replies []any
+	}
 )
 
 func (*attach) IgnoreDeadLetterLogging()   {}
 func (*syncReq) IgnoreDeadLetterLogging()  {}
 func (*syncDone) IgnoreDeadLetterLogging() {}
 func (*apply) IgnoreDeadLetterLogging()    {}
+func (*applied) IgnoreDeadLetterLogging()  {}
 func (*tick) IgnoreDeadLetterLogging()     {}
+func (*endBatch) IgnoreDeadLetterLogging() {}
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
@@ -44,57 +64,73 @@ type subscriber struct {
 	src dmx.Source
 }
 
-// universeActor owns the levels of one universe.
+// universeActor owns the levels of one universe. It applies commands in
+// batches: the first command of a batch queues an endBatch behind every
+// message already waiting, and at endBatch the universe hands one frame
+// to its output (whose refresh loop alone decides when it goes out),
+// sends the update if the update pace allows, and then answers every
+// connection of the batch with one applied message. A command therefore
+// waits behind at most one batch, whoever else is sending.
 type universeActor struct {
 	number    int
 	period    time.Duration
-	minGap    time.Duration
 	mixer     *dmx.Mixer
 	blackout  bool
 	output    *actor.PID
 	frames    *framePool
 	subs      map[string]subscriber
 	nextSrc   dmx.Source
-	clock     *clock
 	outStatus *OutputStatus // the output's last reported state
 	updates   *rate.Limiter // paces updates to one per period
-	dirty     bool          // a command changed the levels since the last frame
-	onChange  func()        // called when levels or blackout change (persistence)
-	tickMsg   *tick
+	dirty     bool          // levels or blackout changed since the last frame
+	batching  bool          // an endBatch is queued
+	replies   map[string]*applied
+	order     []*actor.PID // the connections of the batch, in arrival order
+	timer     *time.Timer  // the armed tick, nil when none is
+	nextTick  time.Time    // when the armed tick is due
+	fire      func()       // sends the tick (set in Started)
+	onChange  func()       // called when levels or blackout change (persistence)
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
 // so that the jitter of ticks never delays one by a whole period.
 const updateBurst = 2
 
-// newUniverseActor returns the actor of universe number, dark, refreshing
-// every period and sending frames to output.
-func newUniverseActor(number int, period, minGap time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool) *universeActor {
+// newUniverseActor returns the actor of universe number, dark, stepping
+// fades every period and sending frames to output.
+func newUniverseActor(number int, period time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool) *universeActor {
 	return &universeActor{
 		number:  number,
 		period:  period,
-		minGap:  minGap,
 		mixer:   dmx.NewMixer(mode),
 		output:  output,
 		frames:  frames,
 		subs:    map[string]subscriber{},
-		tickMsg: &tick{},
+		replies: map[string]*applied{},
 		updates: rate.NewLimiter(rate.Every(period), updateBurst),
 	}
 }
+
+var (
+	endBatchMsg = &endBatch{}
+	tickMsg     = &tick{}
+)
 
 func (u *universeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
-		u.clock = newClock(u.period, u.minGap, func() { root.Send(self, u.tickMsg) })
-		go u.clock.run()
+		u.fire = func() { root.Send(self, tickMsg) }
 	case *actor.Stopping:
-		u.clock.Stop()
-	case *tick:
-		u.render(ctx)
+		if u.timer != nil {
+			u.timer.Stop()
+		}
 	case *apply:
 		u.apply(ctx, m)
+	case *endBatch:
+		u.endBatch(ctx)
+	case *tick:
+		u.tick(ctx)
 	case *attach:
 		u.nextSrc++
 		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
@@ -108,16 +144,24 @@ func (u *universeActor) Receive(ctx actor.Context) {
 			delete(u.subs, m.Who.Id)
 			if u.mixer.Mode() == dmx.HTP {
 				u.mixer.Release(s.src)
-				u.changed()
+				u.changed(ctx)
 			}
 		}
 	case *OutputStatus:
 		u.outStatus = m
 		u.broadcast(ctx, m)
 	case *syncReq:
+		// Everything received before the barrier is answered before it.
+		u.endBatch(ctx)
 		ctx.Respond(&syncDone{})
+	case *frameRequest:
+		// The output started (it asks once): it gets the levels at once.
+		u.dirty = true
+		u.publish(ctx)
 	case *flush:
-		u.render(ctx)
+		u.endBatch(ctx)
+		u.dirty = true
+		u.publish(ctx)
 		ctx.Respond(&flushed{})
 	case *snapshotQuery:
 		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
@@ -128,73 +172,140 @@ func (u *universeActor) state() *State {
 	return &State{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout}
 }
 
+// apply applies one command at once; its answers wait for the end of the
+// batch, after the frame that carries it.
 func (u *universeActor) apply(ctx actor.Context, m *apply) {
 	src := dmx.BaseSource
 	if s, ok := u.subs[m.from.Id]; ok {
 		src = s.src
 	}
+	r := u.replies[m.from.Id]
+	if r == nil {
+		r = &applied{}
+		u.replies[m.from.Id] = r
+		u.order = append(u.order, m.from)
+	}
+	r.weight += m.weight
 	switch m.cmd.Kind {
 	case KindDMX:
 		u.mixer.Set(src, m.cmd.Changes)
-		u.changed()
+		u.changed(ctx)
 	case KindFade:
 		u.mixer.Fade(src, m.cmd.Changes, m.cmd.Duration, time.Now())
-		u.changed()
+		u.changed(ctx)
 	case KindBlackout:
 		if u.blackout != m.cmd.On {
 			u.blackout = m.cmd.On
 			u.broadcast(ctx, &Blackout{Universe: u.number, On: u.blackout})
-			u.changed()
+			u.changed(ctx)
 		}
 	case KindGet:
-		ctx.Send(m.from, u.state())
+		r.replies = append(r.replies, u.state())
 	}
 	if m.cmd.ID != nil {
-		ctx.Send(m.from, &Ack{ID: m.cmd.ID})
+		r.replies = append(r.replies, &Ack{ID: m.cmd.ID})
+	}
+	u.openBatch(ctx)
+}
+
+// openBatch queues the endBatch of the current batch unless it is queued.
+func (u *universeActor) openBatch(ctx actor.Context) {
+	if !u.batching {
+		u.batching = true
+		ctx.Send(ctx.Self(), endBatchMsg)
 	}
 }
 
-// changed marks the next frame as carrying a change (its writer sends it
-// as early as the driver allows), asks for that frame now and tells
-// persistence.
-func (u *universeActor) changed() {
+// changed marks the levels changed: the batch ends with a frame, and
+// persistence hears of it.
+func (u *universeActor) changed(ctx actor.Context) {
 	u.dirty = true
-	u.clock.Kick()
+	u.openBatch(ctx)
 	if u.onChange != nil {
 		u.onChange()
 	}
 }
 
-// render advances fades, hands the frame to the output actor first (it is
-// what the light waits for), then sends one coalesced update to every
-// subscriber — at most once a period.
-func (u *universeActor) render(ctx actor.Context) {
+// endBatch publishes the batch's frame, sends the update when the pace
+// allows, then the answers of every connection of the batch.
+func (u *universeActor) endBatch(ctx actor.Context) {
+	u.batching = false
+	u.publish(ctx)
+	u.sendUpdate(ctx)
+	for _, pid := range u.order {
+		r := u.replies[pid.Id]
+		delete(u.replies, pid.Id)
+		ctx.Send(pid, r)
+	}
+	clear(u.order)
+	u.order = u.order[:0]
+	u.armTick()
+}
+
+// tick steps fades (each step is a frame) and sends an update that the
+// pace held back.
+func (u *universeActor) tick(ctx actor.Context) {
+	u.timer = nil
 	if u.mixer.Fading() {
 		u.mixer.Step(time.Now())
+		u.dirty = true
 		if u.onChange != nil {
 			u.onChange()
 		}
 	}
+	u.publish(ctx)
+	u.sendUpdate(ctx)
+	u.armTick()
+}
+
+// armTick arms the next tick while fades run or an update waits: one
+// period after the previous tick (an absolute schedule, so fade steps do
+// not drift), or one period from now.
+func (u *universeActor) armTick() {
+	if u.timer != nil || (!u.mixer.Fading() && !u.mixer.Changed()) {
+		return
+	}
+	now := time.Now()
+	next := u.nextTick.Add(u.period)
+	if next.Before(now) {
+		next = now.Add(u.period)
+	}
+	u.nextTick = next
+	u.timer = time.AfterFunc(next.Sub(now), u.fire)
+}
+
+// publish hands the levels to the output when they changed since the last
+// frame. The output's refresh loop sends it as soon as the driver's
+// minimum gap allows, and refreshes it every period until a newer one.
+func (u *universeActor) publish(ctx actor.Context) {
+	if !u.dirty {
+		return
+	}
+	u.dirty = false
 	f := u.frames.get()
-	f.changed, u.dirty = u.dirty, false
 	if u.blackout {
 		f.frame = dmx.Frame{}
 	} else {
 		f.frame = *u.mixer.Levels()
 	}
 	ctx.Send(u.output, f)
-	// Updates go out at most once a period on average, early frames or
-	// not: desks need no more, and a flood of changes costs one fan-out per
-	// period. The limiter's burst of 2 absorbs the jitter of regular ticks.
-	if u.mixer.Changed() && u.updates.Allow() {
-		changed := u.mixer.TakeChanged()
-		levels := u.mixer.Levels()
-		up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
-		changed.Each(func(i int) {
-			up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
-		})
-		u.broadcast(ctx, up)
+}
+
+// sendUpdate sends every desk the channels changed since the last update,
+// at most once a period on average: desks need no more, and a flood of
+// changes costs one fan-out per period. The limiter's burst of 2 absorbs
+// the jitter of ticks.
+func (u *universeActor) sendUpdate(ctx actor.Context) {
+	if !u.mixer.Changed() || !u.updates.Allow() {
+		return
 	}
+	changed := u.mixer.TakeChanged()
+	levels := u.mixer.Levels()
+	up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+	changed.Each(func(i int) {
+		up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+	})
+	u.broadcast(ctx, up)
 }
 
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {

@@ -45,7 +45,7 @@ const (
 	DriverEnttecPro  = "enttec-pro"
 	DriverOpenDMX    = "open-dmx"
 	nullMinGap       = time.Millisecond
-	enttecProMinGap  = 6 * time.Millisecond
+	enttecProMinGap  = time.Millisecond
 	serialBaud       = 250000
 	maxUniverseValue = 1 << 15
 )

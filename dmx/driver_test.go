@@ -19,10 +19,10 @@ func TestParseOutput(t *testing.T) {
 		minGap   time.Duration
 	}{
 		{"1=null", 1, "null", "", time.Millisecond},
-		{"2=enttec-pro:/dev/ttyUSB0", 2, "enttec-pro", "/dev/ttyUSB0", 6 * time.Millisecond},
+		{"2=enttec-pro:/dev/ttyUSB0", 2, "enttec-pro", "/dev/ttyUSB0", time.Millisecond},
 		{"3=open-dmx:/dev/serial/by-id/usb-FTDI_FT232R-if00-port0", 3, "open-dmx", "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0", dmx.OpenDMX{}.MinGap()},
-		{"1=enttec-pro:relative/path", 1, "enttec-pro", "relative/path", 6 * time.Millisecond},
-		{"1=enttec-pro:/dev/x:y", 1, "enttec-pro", "/dev/x:y", 6 * time.Millisecond}, // only the first colon splits
+		{"1=enttec-pro:relative/path", 1, "enttec-pro", "relative/path", time.Millisecond},
+		{"1=enttec-pro:/dev/x:y", 1, "enttec-pro", "/dev/x:y", time.Millisecond}, // only the first colon splits
 		{"1=open-dmx:/tmp/a=b", 1, "open-dmx", "/tmp/a=b", dmx.OpenDMX{}.MinGap()},
 		{"32768=null", 32768, "null", "", time.Millisecond},
 	}

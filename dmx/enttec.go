@@ -41,8 +41,14 @@ func (EnttecPro) Name() string { return DriverEnttecPro }
 // Target returns the device path.
 func (e EnttecPro) Target() string { return e.Path }
 
-// MinGap is 6 ms: the widget buffers frames and sends them at its own
-// pace; at most ~166 frames/s keeps dmxd well under its ~190 frames/s.
+// MinGap is 1 ms, a property of the USB link and not of DMX: the widget
+// regenerates the DMX signal from its own buffer at its configured output
+// rate, so a label 6 message only replaces that buffer. Each message (518
+// bytes) travels over full-speed USB, whose bus frames are 1 ms long and
+// whose bulk transfers carry up to 19 packets of 64 bytes each in one:
+// one message per millisecond is one per bus frame, so the widget never
+// has more than one message in flight, and a change reaches it within
+// about a millisecond.
 func (EnttecPro) MinGap() time.Duration { return enttecProMinGap }
 
 // Break returns 0: the widget makes the break.

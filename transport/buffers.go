@@ -1,11 +1,11 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -26,25 +26,56 @@ const (
 // errEncode marks a server message that could not be encoded.
 var errEncode = errors.New("encode")
 
-// encodeBuffers lends write pumps a buffer for encoding one message, so
-// that an idle connection holds none. The zero value is ready to use.
-type encodeBuffers struct{ pool sync.Pool }
+// maxWriteBatch is how many bytes of queued messages the write pump puts
+// into one write: a client that is sent many messages at once (acks of a
+// batch, an update and a state) gets them in one syscall.
+const maxWriteBatch = 32 << 10
 
-// write encodes msg and writes it to ws as one text message. A failed
-// encoding wraps errEncode; any other error is the socket's.
-func (b *encodeBuffers) write(ws *websocket.Conn, msg any, deadline time.Time) error {
-	bp, _ := b.pool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+// writeBuffers lends write pumps their buffers for one write, so that an
+// idle connection holds none. The zero value is ready to use.
+type writeBuffers struct{ pool sync.Pool }
+
+// writeBuf is what one write needs: the frames of the write and the
+// payload of the message being encoded.
+type writeBuf struct{ frames, payload []byte }
+
+func (b *writeBuffers) get() *writeBuf {
+	if wb, ok := b.pool.Get().(*writeBuf); ok {
+		wb.frames = wb.frames[:0]
+		return wb
 	}
-	defer b.pool.Put(bp)
-	buf, err := AppendMessage((*bp)[:0], msg)
-	*bp = buf
+	return &writeBuf{}
+}
+
+func (b *writeBuffers) put(wb *writeBuf) { b.pool.Put(wb) }
+
+// appendFrame encodes msg and appends it to wb.frames as one WebSocket
+// text frame. A failed encoding wraps errEncode and appends nothing.
+func (wb *writeBuf) appendFrame(msg any) error {
+	p, err := AppendMessage(wb.payload[:0], msg)
+	wb.payload = p
 	if err != nil {
 		return fmt.Errorf("%w: %w", errEncode, err)
 	}
-	_ = ws.SetWriteDeadline(deadline)
-	return ws.WriteMessage(websocket.TextMessage, buf)
+	wb.frames = appendTextFrame(wb.frames, p)
+	return nil
+}
+
+// appendTextFrame appends payload as one final, unmasked WebSocket text
+// frame (RFC 6455 section 5.2; a server never masks its frames).
+func appendTextFrame(dst, payload []byte) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, finText, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, finText, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, finText, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
 }
 
 // readMessage is websocket.Conn.ReadMessage into a buffer reused across

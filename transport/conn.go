@@ -17,14 +17,17 @@ import (
 // conn is one WebSocket connection: a read pump that turns frames into
 // messages for the connection actor, and a write pump that is the only
 // writer of the socket. The actor reaches the write pump through Send
-// (a bounded queue) and Close; it never touches the socket.
+// (a bounded queue) and Close, and gives the read pump its credit back
+// through Release; it never touches the socket.
 type conn struct {
 	ws     *websocket.Conn
 	srv    *Server
 	out    chan any
+	pongs  chan string   // pong payloads the read pump asks the write pump to send
 	closed chan struct{} // closed by Close: the write pump says goodbye
 	gone   chan struct{} // closed when the read pump ends
 	once   sync.Once
+	win    *window     // commands on their way to the universes
 	pid    *actor.PID  // the connection actor, set before the pumps start
 	behind atomic.Bool // a Send found the queue full; Drained is owed
 	code   int         // close code, written before closed is closed
@@ -37,11 +40,16 @@ func newConn(ws *websocket.Conn, srv *Server) *conn {
 		ws:     ws,
 		srv:    srv,
 		out:    make(chan any, srv.cfg.SendQueue),
+		pongs:  make(chan string, 1),
 		closed: make(chan struct{}),
 		gone:   make(chan struct{}),
+		win:    newWindow(srv.cfg.Window),
 		log:    srv.cfg.Log,
 	}
 }
+
+// Release gives n units of credit back to the read pump. It never blocks.
+func (c *conn) Release(n int) { c.win.release(n) }
 
 // Send queues msg for the write pump; false when the queue is full or the
 // connection is closing. It never blocks.
@@ -91,6 +99,27 @@ func (c *conn) readPump() {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	})
+	// The write pump is the only writer of the socket: pings are answered
+	// through it, and a close from the client is answered by the close
+	// the connection actor asks for when it hears of it.
+	c.ws.SetPingHandler(func(data string) error {
+		select {
+		case <-c.pongs: // only the newest ping needs its pong (RFC 6455 5.5.3)
+		default:
+		}
+		c.pongs <- data
+		return nil
+	})
+	c.ws.SetCloseHandler(func(int, string) error { return nil })
+	// deliver hands msg to the connection actor once the window has room
+	// for weight; false when the connection is closing instead.
+	deliver := func(msg any, weight int) bool {
+		if !c.win.take(weight, c.closed) {
+			return false
+		}
+		c.srv.eng.Deliver(pid, msg)
+		return true
+	}
 	var msgBuf []byte
 	for {
 		kind, data, err := readMessage(c.ws, &msgBuf)
@@ -103,9 +132,11 @@ func (c *conn) readPump() {
 			}
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 		if kind != websocket.TextMessage {
-			c.refused(pid, refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text"))
+			if !c.refused(deliver, refuse(nil, CodeUnsupported, "binary frames are not supported; send JSON text")) {
+				break
+			}
+			c.resetReadDeadline()
 			continue
 		}
 		cmd, bad := DecodeCommand(data, c.srv.eng.Universes())
@@ -126,22 +157,47 @@ func (c *conn) readPump() {
 				c.drain()
 				return
 			}
-			c.refused(pid, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate))
+			if !c.refused(deliver, refuse(id, CodeRateLimited, "more than %d commands per second", cfg.ConnRate)) {
+				break
+			}
+			c.resetReadDeadline()
 			continue
 		}
 		if bad != nil {
-			c.refused(pid, bad)
+			if !c.refused(deliver, bad) {
+				break
+			}
+			c.resetReadDeadline()
 			continue
 		}
 		c.srv.cfg.Metrics.CommandsAccepted.Inc()
-		c.srv.eng.Deliver(pid, &actors.Received{Cmd: cmd})
+		if !deliver(&actors.Received{Cmd: cmd}, cmd.Weight()) {
+			break
+		}
+		c.resetReadDeadline()
 	}
+	// The connection is closing while the pump waited for credit: read
+	// until it ends, so that the close handshake completes, and tell the
+	// actor (it may be waiting for the end of its client).
+	c.drain()
+	c.srv.eng.Deliver(pid, &actors.Failed{Err: errClosing})
 }
 
-// refused counts a refused command and has the actor answer it.
-func (c *conn) refused(pid *actor.PID, e *actors.Error) {
+// errClosing is why a read pump stopped taking commands: the connection
+// was being closed.
+var errClosing = errors.New("connection closing")
+
+// resetReadDeadline gives the client PongWait more to send its next frame
+// or pong, from now: waiting for credit does not count against it.
+func (c *conn) resetReadDeadline() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PongWait))
+}
+
+// refused counts a refused command and has the actor answer it; false
+// when the connection is closing instead.
+func (c *conn) refused(deliver func(any, int) bool, e *actors.Error) bool {
 	c.srv.cfg.Metrics.CommandsRefused.WithLabelValues(e.Code).Inc()
-	c.srv.eng.Deliver(pid, &actors.Refused{Err: e})
+	return deliver(&actors.Refused{Err: e}, actors.RefusedWeight)
 }
 
 // drain reads and discards frames until the connection ends, so that the
@@ -155,7 +211,8 @@ func (c *conn) drain() {
 }
 
 // writePump is the only goroutine that writes to the socket: queued
-// messages, pings, and finally the close frame.
+// messages (all that are waiting, in one write), pongs, pings, and finally
+// the close frame.
 func (c *conn) writePump() {
 	cfg := &c.srv.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
@@ -166,15 +223,15 @@ func (c *conn) writePump() {
 	for {
 		select {
 		case msg := <-c.out:
-			if err := c.srv.bufs.write(c.ws, msg, time.Now().Add(cfg.WriteWait)); err != nil {
-				if errors.Is(err, errEncode) {
-					c.log.Error().Err(err).Msg("encode")
-					continue
-				}
+			if err := c.writeQueued(msg, time.Now().Add(cfg.WriteWait)); err != nil {
 				return
 			}
 			if len(c.out) == 0 && c.behind.CompareAndSwap(true, false) {
 				c.srv.eng.Deliver(c.pid, &actors.Drained{})
+			}
+		case data := <-c.pongs:
+			if err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteWait)); err != nil {
+				return
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
@@ -190,16 +247,50 @@ func (c *conn) writePump() {
 			}
 			return
 		case <-c.gone:
-			// The reader may have asked for a close code just before it
-			// ended (rate limit); say it before closing.
+			// The client closed or the connection broke: the actor hears
+			// of it and asks for the close; say it if the socket still
+			// takes it.
 			select {
 			case <-c.closed:
+				c.flush()
 				c.writeClose()
-			default:
+			case <-time.After(closeGrace):
 			}
 			return
 		}
 	}
+}
+
+// writeQueued writes first and every message queued behind it, up to
+// maxWriteBatch bytes, in one write. A message that cannot be encoded is
+// logged and skipped; any other error is the socket's.
+func (c *conn) writeQueued(first any, deadline time.Time) error {
+	wb := c.srv.bufs.get()
+	defer c.srv.bufs.put(wb)
+	msg := first
+	for {
+		if err := wb.appendFrame(msg); err != nil {
+			c.log.Error().Err(err).Msg("encode")
+		}
+		if len(wb.frames) >= maxWriteBatch {
+			break
+		}
+		var ok bool
+		select {
+		case msg, ok = <-c.out:
+		default:
+		}
+		if !ok {
+			break
+		}
+	}
+	if len(wb.frames) == 0 {
+		return nil
+	}
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(deadline)
+	_, err := nc.Write(wb.frames)
+	return err
 }
 
 // flush writes what is already queued (acks of applied commands among it)
@@ -209,7 +300,7 @@ func (c *conn) flush() {
 	for {
 		select {
 		case msg := <-c.out:
-			if err := c.srv.bufs.write(c.ws, msg, deadline); err != nil && !errors.Is(err, errEncode) {
+			if err := c.writeQueued(msg, deadline); err != nil {
 				return
 			}
 		default:

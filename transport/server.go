@@ -54,8 +54,10 @@ type Config struct {
 	// ConnRate is the commands per second one connection may send (bursts
 	// of twice that); 0 turns the limit off.
 	ConnRate int
-	// SendQueue, PingPeriod, PongWait and WriteWait default to the
-	// Default* constants when zero.
+	// Window is the credit window of each connection (see
+	// actors.DefaultWindow); SendQueue, PingPeriod, PongWait and WriteWait
+	// default to the Default* constants when zero.
+	Window     int
 	SendQueue  int
 	PingPeriod time.Duration
 	PongWait   time.Duration
@@ -78,12 +80,15 @@ type Server struct {
 	eng      *actors.Engine
 	upgrader websocket.Upgrader
 	conns    atomic.Int64
-	bufs     encodeBuffers
+	bufs     writeBuffers
 	pumps    sync.WaitGroup
 }
 
 // NewServer returns a server for eng.
 func NewServer(eng *actors.Engine, cfg Config) *Server {
+	if cfg.Window <= 0 {
+		cfg.Window = actors.DefaultWindow
+	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
 	}

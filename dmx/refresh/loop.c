@@ -76,10 +76,10 @@ void dmx_loop_publish(struct dmx_loop *l, const uint8_t *p, uint32_t n, int chan
 	uint32_t old = atomic_exchange_explicit(&l->mid, l->back | FRESH, memory_order_acq_rel);
 	l->back = old & 3;
 	atomic_fetch_add_explicit(&l->published, 1, memory_order_relaxed);
-	if (changed) {
-		atomic_store_explicit(&l->change, 1, memory_order_release);
-		kick(l);
-	}
+	// Only the change that raises the flag wakes the loop: the flag stays
+	// up until the loop writes, so a flood of publishes between two
+	// frames costs one wake-up, not one each.
+	if (changed && !atomic_exchange_explicit(&l->change, 1, memory_order_acq_rel)) kick(l);
 }
 
 void dmx_loop_stop(struct dmx_loop *l) {
@@ -227,11 +227,7 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 
 	int64_t last = 0;       // start of the last frame written to fd
 	int64_t due = mono_ns(); // the schedule: a (re)opened device gets the newest frame at once
-	int early = 0;          // a changed frame waits to go out before due
 	for (;;) {
-		// The change flag first: Publish raises it after the frame is in
-		// the middle buffer, so a change seen here is taken just below.
-		if (atomic_exchange_explicit(&l->change, 0, memory_order_acq_rel)) early = 1;
 		take(l);
 		if (atomic_load_explicit(&l->stop, memory_order_acquire)) {
 			if (!l->has) return DMX_OP_STOPPED;
@@ -244,6 +240,9 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 			wait_kick(l, l->period_ns);
 			continue;
 		}
+		// A changed frame waits to go out before due. The flag stays up
+		// until the frame is written.
+		int early = atomic_load_explicit(&l->change, memory_order_acquire);
 		int64_t at = due;
 		if (early) {
 			int64_t e = last != 0 ? last + l->min_gap_ns : now;
@@ -254,6 +253,12 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 			continue;
 		}
 
+		// Lower the flag, then take the newest frame: Publish raises the
+		// flag after the frame is in the middle buffer, so a change
+		// published from here on is either taken now or wakes the loop
+		// for one more frame.
+		atomic_store_explicit(&l->change, 0, memory_order_release);
+		take(l);
 		int64_t start = mono_ns();
 		atomic_store_explicit(&l->busy_since, start, memory_order_release);
 		int op = write_frame(l, fd, 0, err);
@@ -273,6 +278,5 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		due = (at < due ? start : due) + l->period_ns;
 		now = mono_ns();
 		if (due < now) due = now + l->period_ns;
-		early = 0;
 	}
 }

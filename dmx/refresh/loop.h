@@ -33,7 +33,7 @@ struct dmx_loop {
 	_Atomic uint32_t mid; // the middle buffer's index, | 4 when the loop has not taken it
 	uint32_t back;        // the producer's buffer
 	uint32_t front;       // the loop's buffer: the frame it writes
-	_Atomic int change;   // a changed frame was published since the loop last looked
+	_Atomic int change;   // a changed frame was published and not written yet
 	_Atomic int stop;
 	int evfd; // wakes the loop: a change or stop
 

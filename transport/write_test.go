@@ -1,0 +1,113 @@
+package transport
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestTextFramesReadByGorilla: the frames the write pump builds itself are
+// read back by gorilla's client, one message each, at every payload size
+// where the length encoding changes (7 bits, 16 bits, 64 bits).
+func TestTextFramesReadByGorilla(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 127, 0xFFFF, 0x10000, MaxMessageSize + 1}
+	var stream []byte
+	var want []string
+	for i, n := range sizes {
+		p := strings.Repeat(string(rune('a'+i)), n)
+		want = append(want, p)
+		stream = appendTextFrame(stream, []byte(p))
+	}
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		// The frames in one write, past gorilla, as the write pump does.
+		_, _ = ws.NetConn().Write(stream)
+		_, _, _ = ws.ReadMessage() // until the client goes
+		ws.Close()
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadLimit(2 * MaxMessageSize)
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, w := range want {
+		kind, got, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d (%d bytes): %v", i, len(w), err)
+		}
+		if kind != websocket.TextMessage || !bytes.Equal(got, []byte(w)) {
+			t.Fatalf("message %d: kind %d, %d bytes, want a text message of %d bytes", i, kind, len(got), len(w))
+		}
+	}
+}
+
+// TestWindow: take takes free credit at once, waits while the window is
+// used up, goes on when credit comes back, and gives up when told to.
+func TestWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWindow(10)
+		quit := make(chan struct{})
+		for _, n := range []int{9, 1} {
+			if !w.take(n, quit) {
+				t.Fatalf("take %d of a window with room refused", n)
+			}
+		}
+		if got := w.inUse(10); got != 10 {
+			t.Fatalf("in use %d, want 10", got)
+		}
+		var took chan bool
+		taking := func(n int) {
+			took = make(chan bool, 1)
+			go func() { took <- w.take(n, quit) }()
+			synctest.Wait() // the taker runs until it blocks or returns
+		}
+		// returned reports whether the taker returned, failing the test if
+		// it returned without taking.
+		returned := func() bool {
+			select {
+			case ok := <-took:
+				if !ok {
+					t.Fatal("take gave up before quit")
+				}
+				return true
+			default:
+				return false
+			}
+		}
+		taking(3)
+		w.release(2) // not enough for 3
+		synctest.Wait()
+		if returned() {
+			t.Fatal("take 3 returned with 2 free")
+		}
+		w.release(1)
+		synctest.Wait()
+		if !returned() {
+			t.Fatal("take 3 still waits with 3 free")
+		}
+		taking(1)
+		if returned() {
+			t.Fatal("take 1 returned from a used-up window")
+		}
+		close(quit)
+		if <-took {
+			t.Fatal("take on a used-up window returned true after quit")
+		}
+		if got := w.inUse(10); got != 10 {
+			t.Fatalf("in use %d after a refused take, want 10", got)
+		}
+	})
+}
