@@ -59,19 +59,32 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.WindowSize(screenW, screenH),
 	}
-	deadline, cancelDeadline := context.WithTimeout(context.Background(), browserTimeout)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(deadline, opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-		cancelDeadline()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
+	// Chromium itself sometimes exits while starting on a loaded machine
+	// ("chrome failed to start" with no output); that is the browser, not
+	// the desk: start it once more before giving up.
+	var err error
+	for attempt := 1; attempt <= browserStarts; attempt++ {
+		deadline, cancelDeadline := context.WithTimeout(context.Background(), browserTimeout)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(deadline, opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		stop := func() {
+			cancel()
+			cancelAlloc()
+			cancelDeadline()
+		}
+		if err = chromedp.Do(ctx); err == nil {
+			t.Cleanup(stop)
+			return ctx
+		}
+		stop()
+		t.Logf("start %s (attempt %d of %d): %v", chromiumPath, attempt, browserStarts, err)
 	}
-	return ctx
+	t.Fatalf("start %s: %v", chromiumPath, err)
+	return nil
 }
+
+// browserStarts is how many times newBrowser tries to start Chromium.
+const browserStarts = 2
 
 // page is one desk open in its own tab.
 type page struct {

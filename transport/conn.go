@@ -15,70 +15,122 @@ import (
 )
 
 // conn is one WebSocket connection: a read pump that turns frames into
-// messages for the connection actor, and a write pump that is the only
-// writer of the socket. The actor reaches the write pump through Send
-// (a bounded queue) and Close, and gives the read pump its credit back
-// through Release; it never touches the socket.
+// messages for the connection actor, and an outbox whose writer is the
+// only goroutine that writes to the socket. The actor reaches the outbox
+// through Send (a bounded queue) and Close, and gives the read pump its
+// credit back through Release; it never touches the socket.
+//
+// The writer runs only while there is something to write (messages, a
+// pong, the keepalive ping, the close), so an idle connection costs one
+// goroutine, the read pump, and holds no write buffer.
 type conn struct {
-	ws     *websocket.Conn
-	srv    *Server
-	out    chan any
-	pongs  chan string   // pong payloads the read pump asks the write pump to send
-	closed chan struct{} // closed by Close: the write pump says goodbye
-	gone   chan struct{} // closed when the read pump ends
-	once   sync.Once
-	win    *window     // commands on their way to the universes
-	pid    *actor.PID  // the connection actor, set before the pumps start
-	behind atomic.Bool // a Send found the queue full; Drained is owed
-	code   int         // close code, written before closed is closed
-	reason string
-	log    zerolog.Logger
+	ws   *websocket.Conn
+	srv  *Server
+	gone chan struct{} // closed when the read pump ends
+	quit chan struct{} // closed by Close or shut: the read pump stops waiting for credit
+	win  *window       // commands on their way to the universes
+	// readDeadline is the socket's read deadline; the read pump's own.
+	readDeadline time.Time
+	pid          *actor.PID  // the connection actor, set before the pumps start
+	behind       atomic.Bool // a Send found the queue full; Drained is owed
+	pinger       *time.Timer // makes the keepalive ping due
+	log          zerolog.Logger
+
+	mu      sync.Mutex // guards the outbox below
+	queue   []any      // messages to write, at most cfg.SendQueue
+	writing bool       // a writer goroutine runs
+	pong    *string    // the payload of the newest ping to answer
+	ping    bool       // the keepalive ping is due
+	closing bool       // Close was called: code and reason are set
+	code    int
+	reason  string
+	dead    bool // the socket is closed or failed: nothing more is written
 }
 
 func newConn(ws *websocket.Conn, srv *Server) *conn {
-	return &conn{
-		ws:     ws,
-		srv:    srv,
-		out:    make(chan any, srv.cfg.SendQueue),
-		pongs:  make(chan string, 1),
-		closed: make(chan struct{}),
-		gone:   make(chan struct{}),
-		win:    newWindow(srv.cfg.Window),
-		log:    srv.cfg.Log,
+	c := &conn{
+		ws:   ws,
+		srv:  srv,
+		gone: make(chan struct{}),
+		quit: make(chan struct{}),
+		win:  newWindow(srv.cfg.Window),
+		log:  srv.cfg.Log,
 	}
+	return c
+}
+
+// start arms the keepalive; call it once the pumps run.
+func (c *conn) start() {
+	c.pinger = time.AfterFunc(c.srv.cfg.PingPeriod, func() {
+		c.mu.Lock()
+		c.ping = true
+		c.wakeWriter()
+		c.mu.Unlock()
+	})
 }
 
 // Release gives n units of credit back to the read pump. It never blocks.
 func (c *conn) Release(n int) { c.win.release(n) }
 
-// Send queues msg for the write pump; false when the queue is full or the
+// Send queues msg for the writer; false when the queue is full or the
 // connection is closing. It never blocks.
 func (c *conn) Send(msg any) bool {
-	select {
-	case <-c.closed:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
 		return false
-	default:
 	}
-	select {
-	case c.out <- msg:
-		return true
-	default:
+	if len(c.queue) >= c.srv.cfg.SendQueue {
 		c.srv.cfg.Metrics.QueueDrops.Inc()
 		c.behind.Store(true)
 		return false
 	}
+	c.queue = append(c.queue, msg)
+	c.wakeWriter()
+	return true
 }
 
-// Close makes the write pump send a close frame with code and close the
-// socket. Only the first call counts.
+// Close makes the writer send what is queued, then a close frame with
+// code, and close the socket. Only the first call counts.
 func (c *conn) Close(code int, reason string) {
-	c.once.Do(func() {
-		if code == actors.CloseTryAgain {
-			c.srv.cfg.Metrics.SlowCloses.Inc()
-		}
-		c.code, c.reason = code, reason
-		close(c.closed)
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if code == actors.CloseTryAgain {
+		c.srv.cfg.Metrics.SlowCloses.Inc()
+	}
+	c.closing, c.code, c.reason = true, code, reason
+	c.stopReading()
+	c.wakeWriter()
+}
+
+// stopReading tells a read pump that waits for credit to give up. c.mu
+// must be held.
+func (c *conn) stopReading() {
+	select {
+	case <-c.quit:
+	default:
+		close(c.quit)
+	}
+}
+
+// answerPing has the writer answer a ping from the client; only the
+// newest ping needs its pong (RFC 6455 section 5.5.3).
+func (c *conn) answerPing(data string) {
+	c.mu.Lock()
+	c.pong = &data
+	c.wakeWriter()
+	c.mu.Unlock()
+}
+
+// wakeWriter starts the writer unless it runs. c.mu must be held.
+func (c *conn) wakeWriter() {
+	if !c.writing && !c.dead {
+		c.writing = true
+		go c.write()
+	}
 }
 
 // readPump reads frames until the connection ends and turns them into
@@ -95,26 +147,23 @@ func (c *conn) readPump() {
 	}
 	strikes, strikesSince := 0, time.Time{} // rate_limited refusals in the current window
 	c.ws.SetReadLimit(MaxMessageSize)
-	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+	c.resetReadDeadline()
 	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		c.resetReadDeadline()
+		return nil
 	})
 	// The write pump is the only writer of the socket: pings are answered
 	// through it, and a close from the client is answered by the close
 	// the connection actor asks for when it hears of it.
 	c.ws.SetPingHandler(func(data string) error {
-		select {
-		case <-c.pongs: // only the newest ping needs its pong (RFC 6455 5.5.3)
-		default:
-		}
-		c.pongs <- data
+		c.answerPing(data)
 		return nil
 	})
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
 	// deliver hands msg to the connection actor once the window has room
 	// for weight; false when the connection is closing instead.
 	deliver := func(msg any, weight int) bool {
-		if !c.win.take(weight, c.closed) {
+		if !c.win.take(weight, c.quit) {
 			return false
 		}
 		c.srv.eng.Deliver(pid, msg)
@@ -188,10 +237,23 @@ func (c *conn) readPump() {
 var errClosing = errors.New("connection closing")
 
 // resetReadDeadline gives the client PongWait more to send its next frame
-// or pong, from now: waiting for credit does not count against it.
+// or pong, from now: waiting for credit does not count against it. Moving
+// a socket's deadline costs a timer update, so it moves only once
+// PongWait/deadlineSlack has passed since the last move: a client that
+// sends a command every few microseconds pays it a few times a second.
 func (c *conn) resetReadDeadline() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PongWait))
+	wait := c.srv.cfg.PongWait
+	now := time.Now()
+	if c.readDeadline.Sub(now) > wait-wait/deadlineSlack {
+		return
+	}
+	c.readDeadline = now.Add(wait)
+	_ = c.ws.SetReadDeadline(c.readDeadline)
 }
+
+// deadlineSlack: the read deadline may be up to PongWait/deadlineSlack
+// earlier than PongWait after the client's last frame.
+const deadlineSlack = 16
 
 // refused counts a refused command and has the actor answer it; false
 // when the connection is closing instead.
@@ -210,107 +272,103 @@ func (c *conn) drain() {
 	}
 }
 
-// writePump is the only goroutine that writes to the socket: queued
-// messages (all that are waiting, in one write), pongs, pings, and finally
-// the close frame.
-func (c *conn) writePump() {
+// maxKeptQueue is the largest queue capacity a connection keeps between
+// writes; a larger one (after a burst) is dropped.
+const maxKeptQueue = 8
+
+// write is the writer: it writes what the outbox holds until it is empty,
+// then ends. Queued messages go out together, in one write per
+// maxWriteBatch bytes. After a close it writes the close frame, waits a
+// moment for the client's answer and closes the socket.
+func (c *conn) write() {
 	cfg := &c.srv.cfg
-	ping := time.NewTicker(cfg.PingPeriod)
-	defer func() {
-		ping.Stop()
-		_ = c.ws.Close() // ends the read pump if it still runs
-	}()
 	for {
-		select {
-		case msg := <-c.out:
-			if err := c.writeQueued(msg, time.Now().Add(cfg.WriteWait)); err != nil {
-				return
-			}
-			if len(c.out) == 0 && c.behind.CompareAndSwap(true, false) {
-				c.srv.eng.Deliver(c.pid, &actors.Drained{})
-			}
-		case data := <-c.pongs:
-			if err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteWait)); err != nil {
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
-				return
-			}
-		case <-c.closed:
-			c.flush()
-			c.writeClose()
-			// Give the client a moment to answer the close frame.
-			select {
-			case <-c.gone:
-			case <-time.After(closeGrace):
-			}
+		c.mu.Lock()
+		msgs, pong, ping, closing := c.queue, c.pong, c.ping, c.closing
+		c.queue, c.pong, c.ping = nil, nil, false
+		if len(msgs) == 0 && pong == nil && !ping && !closing {
+			c.writing = false
+			c.mu.Unlock()
 			return
-		case <-c.gone:
-			// The client closed or the connection broke: the actor hears
-			// of it and asks for the close; say it if the socket still
-			// takes it.
-			select {
-			case <-c.closed:
-				c.flush()
+		}
+		c.mu.Unlock()
+
+		deadline := time.Now().Add(cfg.WriteWait)
+		if closing {
+			deadline = time.Now().Add(closeGrace)
+		}
+		err := c.writeMessages(msgs, deadline)
+		if err == nil && pong != nil {
+			err = c.ws.WriteControl(websocket.PongMessage, []byte(*pong), deadline)
+		}
+		if err == nil && ping {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+			c.pinger.Reset(cfg.PingPeriod)
+		}
+		if err != nil || closing {
+			if err == nil {
 				c.writeClose()
-			case <-time.After(closeGrace):
+				// Give the client a moment to answer the close frame.
+				select {
+				case <-c.gone:
+				case <-time.After(closeGrace):
+				}
 			}
+			c.shut()
 			return
+		}
+		c.mu.Lock()
+		if cap(msgs) <= maxKeptQueue && c.queue == nil {
+			clear(msgs)
+			c.queue = msgs[:0]
+		}
+		drained := len(c.queue) == 0
+		c.mu.Unlock()
+		if drained && c.behind.CompareAndSwap(true, false) {
+			c.srv.eng.Deliver(c.pid, &actors.Drained{})
 		}
 	}
 }
 
-// writeQueued writes first and every message queued behind it, up to
-// maxWriteBatch bytes, in one write. A message that cannot be encoded is
-// logged and skipped; any other error is the socket's.
-func (c *conn) writeQueued(first any, deadline time.Time) error {
+// shut closes the socket (which ends the read pump) and retires the
+// outbox: nothing more is queued or written.
+func (c *conn) shut() {
+	c.mu.Lock()
+	c.dead, c.writing, c.queue = true, false, nil
+	c.stopReading()
+	c.mu.Unlock()
+	c.pinger.Stop()
+	_ = c.ws.Close()
+	c.srv.pumps.Done()
+}
+
+// writeMessages writes msgs as text frames, as few writes as
+// maxWriteBatch allows. A message that cannot be encoded is logged and
+// skipped; any other error is the socket's.
+func (c *conn) writeMessages(msgs []any, deadline time.Time) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	wb := c.srv.bufs.get()
 	defer c.srv.bufs.put(wb)
-	msg := first
-	for {
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(deadline)
+	for i, msg := range msgs {
 		if err := wb.appendFrame(msg); err != nil {
 			c.log.Error().Err(err).Msg("encode")
 		}
-		if len(wb.frames) >= maxWriteBatch {
-			break
-		}
-		var ok bool
-		select {
-		case msg, ok = <-c.out:
-		default:
-		}
-		if !ok {
-			break
-		}
-	}
-	if len(wb.frames) == 0 {
-		return nil
-	}
-	nc := c.ws.NetConn()
-	_ = nc.SetWriteDeadline(deadline)
-	_, err := nc.Write(wb.frames)
-	return err
-}
-
-// flush writes what is already queued (acks of applied commands among it)
-// before the close frame, within closeGrace in all.
-func (c *conn) flush() {
-	deadline := time.Now().Add(closeGrace)
-	for {
-		select {
-		case msg := <-c.out:
-			if err := c.writeQueued(msg, deadline); err != nil {
-				return
+		if len(wb.frames) >= maxWriteBatch || i == len(msgs)-1 {
+			if _, err := nc.Write(wb.frames); err != nil {
+				return err
 			}
-		default:
-			return
+			wb.frames = wb.frames[:0]
 		}
 	}
+	return nil
 }
 
 // writeClose sends the close frame asked for by Close.
 func (c *conn) writeClose() {
 	_ = c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(c.code, c.reason), time.Now().Add(c.srv.cfg.WriteWait))
+		websocket.FormatCloseMessage(c.code, c.reason), time.Now().Add(closeGrace))
 }

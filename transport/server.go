@@ -231,11 +231,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.pid = pid
 	s.cfg.Metrics.Connections.Inc()
+	// Two units: the read pump, and the outbox until it closed the socket.
 	s.pumps.Add(2)
-	go func() {
-		defer s.pumps.Done()
-		c.writePump()
-	}()
+	c.start()
 	go func() {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -20,10 +21,16 @@ import (
 // /proc/PID/stat (100 on every Linux platform Go supports).
 const clkTck = 100
 
-// dial opens a WebSocket to url with small client buffers (the bench holds
-// thousands of them; dmxd's side is what is measured).
+// The bench's WebSocket clients: small buffers (the bench holds thousands
+// of them; dmxd's side is what is measured).
+const (
+	dialTimeout      = 10 * time.Second
+	clientBufferSize = 1024
+)
+
+// dial opens a WebSocket to url.
 func dial(url string) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	d := websocket.Dialer{HandshakeTimeout: dialTimeout, ReadBufferSize: clientBufferSize, WriteBufferSize: clientBufferSize}
 	c, _, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
@@ -49,13 +56,14 @@ func drain(c *websocket.Conn, count *atomic.Int64) {
 }
 
 // frameLog records the arrival times of the frames decoded on one pty (by
-// its device's recorder process) and answers the latency probe: when a
-// frame carries level want on probeSlot, its arrival time goes to hit.
+// a recorder process or a goroutine of the bench) and answers the latency
+// probe: the first frame that carries the expected level on probeSlot
+// sends its arrival time to hit.
 type frameLog struct {
 	frames    <-chan testkit.Frame
 	probeSlot int // 0-based
 	want      atomic.Int32
-	hit       chan time.Time
+	hit       chan frameHit
 	mu        sync.Mutex
 	on        bool
 	at        []time.Time
@@ -63,15 +71,28 @@ type frameLog struct {
 	done      chan struct{}
 }
 
+// frameHit is the arrival of the first frame carrying an expected level.
+type frameHit struct {
+	level int32
+	at    time.Time
+}
+
+// hitQueue holds hits until the prober reads them; a stale hit from an
+// earlier probe must never make room for the current one's.
+const hitQueue = 4
+
+// noLevel is want when no level is expected.
+const noLevel = -1
+
 func newFrameLog(frames <-chan testkit.Frame, probeChannel int) *frameLog {
 	l := &frameLog{
 		frames:    frames,
 		probeSlot: probeChannel - 1,
-		hit:       make(chan time.Time, 1),
+		hit:       make(chan frameHit, hitQueue),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	l.want.Store(-1)
+	l.want.Store(noLevel)
 	go l.run()
 	return l
 }
@@ -83,10 +104,10 @@ func (l *frameLog) run() {
 		case <-l.stop:
 			return
 		case f := <-l.frames:
-			if w := l.want.Load(); w >= 0 && int32(f.Values[l.probeSlot]) == w {
-				l.want.Store(-1)
+			w := l.want.Load()
+			if w != noLevel && int32(f.Values[l.probeSlot]) == w && l.want.CompareAndSwap(w, noLevel) {
 				select {
-				case l.hit <- f.At:
+				case l.hit <- frameHit{level: w, at: f.At}:
 				default:
 				}
 			}
@@ -95,6 +116,19 @@ func (l *frameLog) run() {
 				l.at = append(l.at, f.At)
 			}
 			l.mu.Unlock()
+		}
+	}
+}
+
+// expect makes the next frame carrying level on the probe slot a hit and
+// drops hits of earlier probes.
+func (l *frameLog) expect(level int32) {
+	l.want.Store(level)
+	for {
+		select {
+		case <-l.hit:
+		default:
+			return
 		}
 	}
 }
@@ -156,17 +190,83 @@ func procRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// WebSocket framing of a client text frame (RFC 6455 section 5.2).
+const (
+	wsFinText   = 0x81   // FIN and opcode 1 (text)
+	wsMasked    = 0x80   // the mask bit of the length byte
+	wsLen16     = 126    // length byte: a 16-bit length follows
+	wsMaxLen7   = 125    // longest payload with the length in the length byte
+	wsMaxLen16  = 0xFFFF // longest payload with a 16-bit length
+	wsMaskBytes = 4
+)
+
 // appendClientFrame appends one masked client text frame carrying payload
-// (shorter than 126 bytes) with a zero masking key, so the payload goes
-// out as is: a client may pick any key, and the server unmasks either way.
+// (at most 65535 bytes) with a zero masking key, so the payload goes out as
+// is: a client may pick any key, and the server unmasks either way.
 func appendClientFrame(dst, payload []byte) []byte {
-	if len(payload) >= 126 {
+	n := len(payload)
+	switch {
+	case n <= wsMaxLen7:
+		dst = append(dst, wsFinText, wsMasked|byte(n))
+	case n <= wsMaxLen16:
+		dst = append(dst, wsFinText, wsMasked|wsLen16, byte(n>>8), byte(n))
+	default:
 		panic("appendClientFrame: payload too long")
 	}
-	dst = append(dst, 0x81, 0x80|byte(len(payload)), 0, 0, 0, 0)
+	dst = append(dst, make([]byte, wsMaskBytes)...)
 	return append(dst, payload...)
 }
 
 // rawConn returns c's network connection, for writing pre-built frames.
-// The caller must not use c's own write methods afterwards.
-func rawConn(c *websocket.Conn) net.Conn { return c.NetConn() }
+// The caller must not use c's own write methods afterwards. It also stops
+// c's reader from writing: pings go unanswered (dmxd's pong wait, 30 s,
+// outlasts every bench phase, and it extends its read deadline on every
+// message it reads) and close frames are not echoed, so that no control
+// frame lands in the middle of a frame the caller is writing.
+func rawConn(c *websocket.Conn) net.Conn {
+	c.SetPingHandler(func(string) error { return nil })
+	c.SetCloseHandler(func(int, string) error { return nil })
+	return c.NetConn()
+}
+
+// Heads of dmxd's replies (PROTOCOL.md, Server to client).
+const (
+	ackHead   = `{"type":"ack","id":`
+	errorHead = `{"type":"error"`
+	errorIDAt = `{"type":"error","id":`
+	// replyHead is how much of a message the bench clients read to classify
+	// it: enough for any head above and the id or error code after it.
+	replyHead = 64
+)
+
+// replyID returns the numeric id a reply starts with after head, if any.
+func replyID(msg []byte, head string) (int64, bool) {
+	rest, ok := bytes.CutPrefix(msg, []byte(head))
+	if !ok {
+		return 0, false
+	}
+	var id int64
+	n := 0
+	for _, b := range rest {
+		if b < '0' || b > '9' {
+			break
+		}
+		id = id*10 + int64(b-'0')
+		n++
+	}
+	return id, n > 0
+}
+
+// readHead reads the first replyHead bytes of c's next message into head
+// and discards the rest; it returns the part of head that was filled.
+func readHead(c *websocket.Conn, head []byte) ([]byte, error) {
+	_, r, err := c.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	n, _ := io.ReadFull(r, head)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	return head[:n], nil
+}

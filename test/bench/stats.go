@@ -12,6 +12,10 @@ type Dist struct {
 	P99 float64 `json:"p99_ms"`
 	Max float64 `json:"max_ms"`
 	N   int     `json:"n"`
+	// Lost samples never completed within CapMs; they are in N and in the
+	// percentiles at CapMs, so a percentile at CapMs means "at least".
+	Lost  int     `json:"lost,omitempty"`
+	CapMs float64 `json:"cap_ms,omitempty"`
 }
 
 // summarize returns p50, p99 and max of ds (nearest-rank percentiles).
@@ -28,6 +32,22 @@ func summarize(ds []time.Duration) Dist {
 		N:   len(s),
 	}
 }
+
+// summarizeLost is summarize with lost samples counted at limit.
+func summarizeLost(ds []time.Duration, lost int, limit time.Duration) Dist {
+	all := slices.Clone(ds)
+	for range lost {
+		all = append(all, limit)
+	}
+	d := summarize(all)
+	if lost > 0 {
+		d.Lost, d.CapMs = lost, ms(limit)
+	}
+	return d
+}
+
+// censored reports whether x, a figure of d, is a lost sample's cap.
+func (d Dist) censored(x float64) bool { return d.Lost > 0 && x >= d.CapMs }
 
 // percentile returns the nearest-rank percentile p (0..1) of sorted s.
 func percentile(s []time.Duration, p float64) time.Duration {
@@ -56,15 +76,38 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// medianDist returns the field-wise median of runs.
+// medianDist returns the field-wise median of the runs that have
+// samples; N and Lost are the totals.
 func medianDist(runs []Dist) Dist {
 	var p50, p99, mx []float64
-	n := 0
+	var d Dist
 	for _, r := range runs {
+		if r.N == 0 {
+			continue
+		}
 		p50, p99, mx = append(p50, r.P50), append(p99, r.P99), append(mx, r.Max)
-		n += r.N
+		d.N, d.Lost, d.CapMs = d.N+r.N, d.Lost+r.Lost, max(d.CapMs, r.CapMs)
 	}
-	return Dist{P50: median(p50), P99: median(p99), Max: median(mx), N: n}
+	d.P50, d.P99, d.Max = median(p50), median(p99), median(mx)
+	return d
+}
+
+// medianOf returns the median of f over runs.
+func medianOf[R any](runs []R, f func(R) float64) float64 {
+	xs := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		xs = append(xs, f(r))
+	}
+	return median(xs)
+}
+
+// medianDistOf returns the field-wise median of f over runs.
+func medianDistOf[R any](runs []R, f func(R) Dist) Dist {
+	ds := make([]Dist, 0, len(runs))
+	for _, r := range runs {
+		ds = append(ds, f(r))
+	}
+	return medianDist(ds)
 }
 
 // deviations returns |interval - period| for consecutive arrival times.

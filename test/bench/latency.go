@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The latency scenario's universes. Universe 1's pty is read by the
+// real-time recorder process, universe 2's by a goroutine of the bench at
+// normal priority. Every phase runs once per reader, in the same dmxd: the
+// probe sets its universe, and the load (if any) is aimed at that same
+// universe, since a universe that takes changes sends early frames at the
+// driver's minimum gap. (Probing both universes alternately with the load
+// on one would compare readers of differently loaded universes.) Universe
+// 3 is never set: it only refreshes, so its intervals are the frame
+// clock's.
+const (
+	rtUniverse    = 1
+	benchUniverse = 2
+	quietUniverse = 3
+	loadRate      = 20  // commands per second per load client
+	loadChannels  = 500 // the load sets channels 1..500 of universe 1
+	loadWriteWait = 5 * time.Second
+)
+
+// latencyReaders returns the frame readers of universes 1, 2 and 3.
+func latencyReaders() []frameReader {
+	return []frameReader{recorderProcess, benchGoroutine, recorderProcess}
+}
+
+// LatencyRun is one latency phase.
+type LatencyRun struct {
+	// RT and Normal: WebSocket write → first pty frame carrying the level,
+	// timed by the real-time recorder and by a normal-priority goroutine.
+	RT       Dist    `json:"latency_rt_recorder"`
+	Normal   Dist    `json:"latency_normal_reader"`
+	Interval Dist    `json:"interval_deviation"` // universe 3
+	MaxGapMs float64 `json:"max_gap_ms"`         // universes 1 and 3 (real-time readers)
+}
+
+// LatencyScenarioRun is one run of the latency scenario: idle, with idle
+// desks connected, and under load.
+type LatencyScenarioRun struct {
+	Idle  LatencyRun `json:"idle"`
+	Desks LatencyRun `json:"idle_desks"`
+	Load  LatencyRun `json:"load"`
+}
+
+// latencyScenario measures the probe's latency idle, with sz.idleDesks
+// desks connected that read and discard (so dmxd never closes them as
+// slow), and under sz.loadClients clients × loadRate commands/s.
+func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
+	var r LatencyScenarioRun
+	s, err := startServer(bin, latencyReaders())
+	if err != nil {
+		return r, err
+	}
+	defer s.close()
+	p, err := dialProbe(s.url(), false)
+	if err != nil {
+		return r, err
+	}
+	defer p.close()
+	if r.Idle, err = latencyPhase(s, p, sz.phase, nil); err != nil {
+		return r, fmt.Errorf("idle: %w", err)
+	}
+	if r.Desks, err = desksPhase(s, p, sz); err != nil {
+		return r, fmt.Errorf("idle desks: %w", err)
+	}
+	if r.Load, err = loadPhase(s, p, sz); err != nil {
+		return r, fmt.Errorf("load: %w", err)
+	}
+	return r, nil
+}
+
+// desksPhase connects the idle desks, probes, and closes them again.
+func desksPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
+	desks, err := dialMany(s.url(), sz.idleDesks)
+	if err != nil {
+		return LatencyRun{}, err
+	}
+	for _, c := range desks {
+		go drain(c, nil)
+	}
+	time.Sleep(sz.warmup)
+	r, err := latencyPhase(s, p, sz.phase, nil)
+	closeAll(desks)
+	if err != nil {
+		return r, err
+	}
+	return r, s.waitConnections(1) // the probe's
+}
+
+// loadPhase runs the load clients while it probes.
+func loadPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
+	clients, err := dialMany(s.url(), sz.loadClients)
+	if err != nil {
+		return LatencyRun{}, err
+	}
+	defer closeAll(clients)
+	stop := make(chan struct{})
+	var aim atomic.Int32
+	aim.Store(rtUniverse)
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		go drain(c, nil)
+		wg.Go(func() { loadClient(c, &aim, stop) })
+	}
+	time.Sleep(sz.warmup)
+	r, err := latencyPhase(s, p, sz.phase, &aim)
+	close(stop)
+	wg.Wait()
+	return r, err
+}
+
+// loadClient sends loadRate commands a second, one channel of 1..500 each,
+// to the universe aim holds, until stop.
+func loadClient(c *websocket.Conn, aim *atomic.Int32, stop <-chan struct{}) {
+	every := time.Second / loadRate
+	time.Sleep(rand.N(every)) // spread the clients over the interval
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var buf []byte
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			buf = fmt.Appendf(buf[:0], `{"dmx":{"%d":%d}`, 1+rand.IntN(loadChannels), rand.IntN(maxLevel+1))
+			if u := aim.Load(); u != 1 {
+				buf = fmt.Appendf(buf, `,"universe":%d`, u)
+			}
+			buf = append(buf, '}')
+			_ = c.SetWriteDeadline(time.Now().Add(loadWriteWait))
+			if err := c.WriteMessage(websocket.TextMessage, buf); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// latencyPhase probes universe 1, then universe 2, for d each, with the
+// load (when aim is set) on the probed universe, and records the frames of
+// universes 1 and 3 meanwhile.
+func latencyPhase(s *server, p *probeDesk, d time.Duration, aim *atomic.Int32) (LatencyRun, error) {
+	var r LatencyRun
+	rt, quiet := s.logs[rtUniverse-1], s.logs[quietUniverse-1]
+	rt.record()
+	quiet.record()
+	var dists [2]Dist
+	for i, u := range []int{rtUniverse, benchUniverse} {
+		if aim != nil {
+			aim.Store(int32(u))
+		}
+		got, err := p.loop([]probeTarget{{u, s.logs[u-1]}}, d, nil)
+		if err != nil {
+			rt.take()
+			quiet.take()
+			return r, err
+		}
+		dists[i] = got[0].frameDist()
+	}
+	_, gap1 := deviations(rt.take(), period)
+	dev3, gap3 := deviations(quiet.take(), period)
+	r.RT, r.Normal = dists[0], dists[1]
+	r.Interval, r.MaxGapMs = summarize(dev3), ms(max(gap1, gap3))
+	if r.RT.N == r.RT.Lost || r.Normal.N == r.Normal.Lost {
+		return r, errors.New("no probe reached a pty")
+	}
+	return r, nil
+}
