@@ -163,7 +163,11 @@ func (c *conn) readPump() {
 	// deliver hands msg to the connection actor once the window has room
 	// for weight; false when the connection is closing instead.
 	deliver := func(msg any, weight int) bool {
-		if !c.win.take(weight, c.quit) {
+		ok, waited := c.win.take(weight, c.quit)
+		if waited {
+			c.srv.cfg.Metrics.WindowWaits.Inc()
+		}
+		if !ok {
 			return false
 		}
 		c.srv.eng.Deliver(pid, msg)

@@ -21,21 +21,23 @@ func newWindow(size int) *window {
 	return w
 }
 
-// take waits until n units are free and takes them. It returns false,
-// taking nothing, when quit is closed first.
-func (w *window) take(n int, quit <-chan struct{}) bool {
+// take waits until n units are free and takes them; waited says whether
+// it had to wait. It returns ok false, taking nothing, when quit is closed
+// first.
+func (w *window) take(n int, quit <-chan struct{}) (ok, waited bool) {
 	for {
 		f := w.free.Load()
 		if f >= int64(n) {
 			if w.free.CompareAndSwap(f, f-int64(n)) {
-				return true
+				return true, waited
 			}
 			continue
 		}
+		waited = true
 		select {
 		case <-w.more:
 		case <-quit:
-			return false
+			return false, waited
 		}
 	}
 }

@@ -61,8 +61,8 @@ func TestWindow(t *testing.T) {
 		w := newWindow(10)
 		quit := make(chan struct{})
 		for _, n := range []int{9, 1} {
-			if !w.take(n, quit) {
-				t.Fatalf("take %d of a window with room refused", n)
+			if ok, waited := w.take(n, quit); !ok || waited {
+				t.Fatalf("take %d of a window with room: ok %v, waited %v; want true, false", n, ok, waited)
 			}
 		}
 		if got := w.inUse(10); got != 10 {
@@ -71,7 +71,10 @@ func TestWindow(t *testing.T) {
 		var took chan bool
 		taking := func(n int) {
 			took = make(chan bool, 1)
-			go func() { took <- w.take(n, quit) }()
+			go func() {
+				ok, waited := w.take(n, quit)
+				took <- ok && waited // every take here finds the window used up
+			}()
 			synctest.Wait() // the taker runs until it blocks or returns
 		}
 		// returned reports whether the taker returned, failing the test if

@@ -37,8 +37,9 @@ type Metrics struct {
 	// FrameInterval observes the time between the starts of two frame
 	// writes, per universe.
 	FrameInterval *prometheus.HistogramVec
-	// FrameRefreshes counts frames the writer re-sent because its universe's
-	// next frame was late.
+	// FrameRefreshes counts frames the refresh loop wrote again because no
+	// newer one was published (a universe publishes when its levels
+	// change, so an idle output only refreshes).
 	FrameRefreshes *prometheus.CounterVec
 	// OutputUp is 1 while a universe's output is up, 0 while it is down.
 	OutputUp *prometheus.GaugeVec
@@ -54,6 +55,10 @@ type Metrics struct {
 	QueueDrops prometheus.Counter
 	// SlowCloses counts clients closed with 1013 for reading too slowly.
 	SlowCloses prometheus.Counter
+	// WindowWaits counts the times a connection's reader stopped reading
+	// its socket because the connection's window of commands in flight
+	// was used up (backpressure).
+	WindowWaits prometheus.Counter
 	// StateSaves counts state files written (persistence increments it).
 	StateSaves prometheus.Counter
 }
@@ -73,7 +78,7 @@ func New() *Metrics {
 		}, []string{"universe"}),
 		FrameRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "frame_refreshes_total",
-			Help: "Frames re-sent by the writer because the universe's next frame was late, per universe.",
+			Help: "Frames written again because no newer frame was published, per universe.",
 		}, []string{"universe"}),
 		OutputUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "output_up",
@@ -99,6 +104,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "slow_client_closes_total",
 			Help: "Clients closed with 1013 because they read their updates too slowly.",
 		}),
+		WindowWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "window_waits_total",
+			Help: "Times a connection's reader stopped reading because its window of commands in flight was used up.",
+		}),
 		StateSaves: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "state_saves_total",
 			Help: "State files written.",
@@ -106,7 +115,7 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(
 		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.Connections,
-		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.StateSaves,
+		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -125,7 +134,7 @@ type Output struct {
 	Frames prometheus.Counter
 	// Interval observes seconds between the starts of two writes.
 	Interval prometheus.Observer
-	// Refreshes counts frames re-sent because the universe was late.
+	// Refreshes counts frames written again without a newer one.
 	Refreshes prometheus.Counter
 	// Up is 1 while the output is up.
 	Up prometheus.Gauge
