@@ -6,9 +6,11 @@
 //     the old Ratchet Application) into actor messages and forwards decoded
 //     commands to universe actors;
 //   - a universe actor per universe, which owns its levels (a dmx.Mixer),
-//     applies commands, sends coalesced updates to the connections that
-//     watch it and, on every tick of its clock, hands a frame to its output
-//     actor;
+//     applies commands in batches (everything waiting when the batch's
+//     first command arrived), hands one frame per batch and per fade step
+//     to its output actor, answers each connection once per batch and
+//     sends coalesced updates, at most one per period, to the connections
+//     that watch it;
 //   - an output actor per universe, which owns the output device through a
 //     single writer goroutine (it runs the C refresh loop of dmx/refresh on
 //     its own OS thread), reopens it with backoff when it fails and reports
@@ -18,7 +20,10 @@
 //     shutdown.
 //
 // The package knows no WebSockets: it talks to a connection through Peer,
-// which the transport package implements.
+// which the transport package implements. Every message a connection's
+// reader hands over holds credit in that connection's window (see
+// DefaultWindow) until the universe answered it, so what waits in a
+// universe's mailbox is bounded by the connections times their window.
 //
 // Concurrency: Engine's methods are safe for concurrent use. Everything else
 // is owned by one actor; messages carry copies or values that are never

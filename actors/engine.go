@@ -19,9 +19,10 @@ const (
 	MaxUniverses    = 1024
 	requestTimeout  = 5 * time.Second
 	writerStopGrace = 2 * time.Second // the final frame waits up to 1 s for a full device
-	// connThroughput is how many messages a connection actor handles
-	// before its mailbox yields.
-	connThroughput = 300
+	// connThroughput and outputThroughput are how many messages a
+	// connection or output actor handles before its mailbox yields.
+	connThroughput   = 300
+	outputThroughput = 300
 )
 
 // Config is what the engine runs.
@@ -128,9 +129,14 @@ func Start(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 		}
+		// The output actor's work is short and never blocks (encode, hand
+		// to the refresh loop, health), so it runs in the goroutine of
+		// whoever sends to it: a frame goes from the universe to the
+		// refresh loop without waiting for another goroutine to be
+		// scheduled.
 		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 			return &outputActor{universe: u, drv: drv, w: w, pool: pool, metrics: om, owner: pid, log: log}
-		}, keep), oname)
+		}, keep, actor.WithDispatcher(actor.NewSynchronizedDispatcher(outputThroughput))), oname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn output %d: %w", u, err)
 		}

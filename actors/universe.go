@@ -68,9 +68,10 @@ type subscriber struct {
 // batches: the first command of a batch queues an endBatch behind every
 // message already waiting, and at endBatch the universe hands one frame
 // to its output (whose refresh loop alone decides when it goes out),
-// sends the update if the update pace allows, and then answers every
-// connection of the batch with one applied message. A command therefore
-// waits behind at most one batch, whoever else is sending.
+// answers every connection of the batch with one applied message, and
+// sends the update if the update pace allows. A command therefore waits
+// behind at most one batch, whoever else is sending: each connection has
+// at most its credit window of commands in the mailbox.
 type universeActor struct {
 	number    int
 	period    time.Duration
@@ -226,12 +227,12 @@ func (u *universeActor) changed(ctx actor.Context) {
 	}
 }
 
-// endBatch publishes the batch's frame, sends the update when the pace
-// allows, then the answers of every connection of the batch.
+// endBatch publishes the batch's frame, then answers every connection of
+// the batch (an ack means the frame carrying the command is with the
+// output), then sends the update to every desk when the pace allows.
 func (u *universeActor) endBatch(ctx actor.Context) {
 	u.batching = false
 	u.publish(ctx)
-	u.sendUpdate(ctx)
 	for _, pid := range u.order {
 		r := u.replies[pid.Id]
 		delete(u.replies, pid.Id)
@@ -239,6 +240,7 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 	}
 	clear(u.order)
 	u.order = u.order[:0]
+	u.sendUpdate(ctx)
 	u.armTick()
 }
 
