@@ -1,7 +1,8 @@
 // Command chaos runs dmxd's chaos harness: thousands of misbehaving desks,
-// an unplugged and replugged serial device and a restart of dmxd itself,
-// reproducibly from a seed. It prints a summary table and exits 1 when an
-// invariant broke, 2 on a bad flag.
+// an unplugged and replugged serial device, a flood of desks sending at the
+// rate limit and a restart of dmxd itself, reproducibly from a seed. It
+// prints a summary table and exits 1 when an invariant broke, 2 on a bad
+// flag.
 //
 //	go run ./test/chaos -conns 5000 -duration 60s -seed 1
 package main
@@ -32,7 +33,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every random decision")
 	fs.StringVar(&cfg.Bin, "bin", "", "prebuilt dmxd binary (default: build ./cmd/dmxd)")
 	fs.IntVar(&cfg.Universes, "universes", cfg.Universes, "universes (at least 3: 1 and 2 on ptys, the rest null)")
-	fs.IntVar(&cfg.ConnRate, "conn-rate", cfg.ConnRate, "dmxd --conn-rate")
+	fs.IntVar(&cfg.ConnRate, "conn-rate", cfg.ConnRate, "dmxd --conn-rate; the default is dmxd's own, and the flood desks send at 90% of it")
+	fs.IntVar(&cfg.FloodDesks, "flood-desks", cfg.FloodDesks, "desks that flood universe 2 in the flood phase (0: no flood phase)")
+	fs.DurationVar(&cfg.FloodDuration, "flood-duration", cfg.FloodDuration, "length of the flood phase, which runs from 25% of -duration and ends by 50%")
+	fs.Float64Var(&cfg.FloodRate, "flood-rate", 0, "commands per second of each flood desk, under -conn-rate (default: 90% of it)")
+	fs.DurationVar(&cfg.ProbeBound, "probe-bound", cfg.ProbeBound, "longest allowed time from a probe's command to the pty frame that carries it, during the flood")
+	fs.DurationVar(&cfg.ProbeAckBound, "probe-ack-bound", cfg.ProbeAckBound, "longest allowed time from a probe's command to its ack, during the flood")
 	fs.IntVar(&cfg.UpdateBudget, "update-budget", cfg.UpdateBudget, "server messages per second the valid traffic may cause")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "dmxd --ping-interval (half-open clients are checked after twice that)")
 	fs.IntVar(&cfg.MinWindowFrames, "min-frames", cfg.MinWindowFrames, "fewest frames allowed in any 1 s window while plugged in")

@@ -149,20 +149,24 @@ func (h *harness) churn(ctx context.Context, rng *rand.Rand) {
 	h.leave(s, rng)
 }
 
-// noiseCommand is a valid command on channels no owner uses.
+// noiseCommand is a valid command on channels no owner uses, and not on
+// the flood phase's probe channel.
 func (h *harness) noiseCommand(rng *rand.Rand) string {
 	u := 1 + rng.IntN(h.cfg.Universes)
-	lo := 1
+	lo, hi := 1, 512
 	if u <= 2 {
 		lo = noiseFirst
 	}
-	ch := func() int { return lo + rng.IntN(513-lo) }
+	if u == floodUniverse {
+		hi = probeChannel - 1
+	}
+	ch := func() int { return lo + rng.IntN(hi+1-lo) }
 	switch rng.IntN(10) {
 	case 0, 1:
 		return fmt.Sprintf(`{"get":true,"universe":%d}`, u)
 	case 2, 3:
 		n := 1 + rng.IntN(8)
-		start := lo + rng.IntN(513-lo-n)
+		start := lo + rng.IntN(hi+2-lo-n)
 		vals := make([]string, n)
 		for i := range vals {
 			vals[i] = strconv.Itoa(rng.IntN(256))

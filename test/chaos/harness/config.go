@@ -2,7 +2,9 @@
 // on real pseudo-terminals, throws thousands of well- and ill-behaved
 // WebSocket desks and device and process faults at it, reproducibly from
 // a seed, and checks that nothing accepted is lost, that the lights never
-// stutter and that the server stays healthy.
+// stutter, that the server stays healthy, and that a flood of desks sending
+// at the rate limit neither grows its memory beyond a bound nor delays
+// another desk's change (the flood phase, see flood.go).
 //
 // Concurrency: Run owns everything it starts. Each simulated client runs
 // in its own goroutine with its own random source derived from the seed
@@ -37,6 +39,9 @@ const (
 	ackTimeout = 10 * time.Second
 	// maxOwnerFade is the longest fade an owner starts.
 	maxOwnerFade = 800 * time.Millisecond
+	// dmxdDefaultConnRate is dmxd's --conn-rate when none is given
+	// (PROTOCOL.md): the rate any desk may use out of the box.
+	dmxdDefaultConnRate = 1000
 )
 
 // Config is one chaos run.
@@ -55,8 +60,27 @@ type Config struct {
 	// Universes dmxd runs (at least 3): 1 on a pty that is unplugged and
 	// replugged, 2 on a steady pty, the rest on the null output.
 	Universes int
-	// ConnRate is dmxd's --conn-rate, low so that floods are cheap.
+	// ConnRate is dmxd's --conn-rate. The full run gives dmxd its default
+	// (dmxdDefaultConnRate), so that the flood phase floods at the rate a
+	// desk may use out of the box: --conn-rate is one limit for every
+	// connection of the process, so the phase cannot have a limit of its
+	// own. A low limit makes the abusive floods (the flood role) cheaper:
+	// the short run in go test uses one.
 	ConnRate int
+	// FloodDesks is how many desks flood universe 2 during the flood phase
+	// (0: no flood phase); FloodDuration is how long the phase lasts (cut
+	// short to fit between floodStartFrac and floodEndFrac of the run);
+	// FloodRate is the commands per second each flood desk sends, under
+	// ConnRate (0: floodShare of it).
+	FloodDesks    int
+	FloodDuration time.Duration
+	FloodRate     float64
+	// ProbeBound bounds the time from a probe desk's command to the first
+	// pty frame that carries it during the flood phase, and ProbeAckBound
+	// the time to its ack. The full run holds dmxd to 50 ms and 1 s; the
+	// short run in go test uses sanity bounds (see there).
+	ProbeBound    time.Duration
+	ProbeAckBound time.Duration
 	// UpdateBudget bounds the server messages per second the valid
 	// traffic may cause: every frame with a change sends one update to
 	// every client, so the command rate is UpdateBudget / Conns.
@@ -87,7 +111,7 @@ func DefaultConfig() Config {
 		Duration:     60 * time.Second,
 		Seed:         1,
 		Universes:    3,
-		ConnRate:     50,
+		ConnRate:     dmxdDefaultConnRate,
 		UpdateBudget: 10000,
 		// Long enough that a load generator starved of CPU still answers
 		// pings in time, short enough to check reaping within the run.
@@ -99,6 +123,10 @@ func DefaultConfig() Config {
 		LoadNice:        loadNice,
 		Unplug:          true,
 		Restart:         true,
+		FloodDesks:      100,
+		FloodDuration:   15 * time.Second,
+		ProbeBound:      50 * time.Millisecond,
+		ProbeAckBound:   time.Second,
 	}
 }
 
@@ -115,6 +143,24 @@ func (c *Config) validate() error {
 	}
 	if c.ConnRate < 10 {
 		errs = append(errs, fmt.Errorf("conn-rate %d: want at least 10 (owners send up to 5/s)", c.ConnRate))
+	}
+	if c.FloodDesks < 0 {
+		errs = append(errs, fmt.Errorf("flood-desks %d: want 0 (no flood phase) or more", c.FloodDesks))
+	}
+	if c.FloodRate <= 0 {
+		c.FloodRate = floodShare * float64(c.ConnRate)
+	}
+	if c.FloodRate >= float64(c.ConnRate) {
+		errs = append(errs, fmt.Errorf("flood-rate %g: want under conn-rate %d (flood desks stay within the limit)", c.FloodRate, c.ConnRate))
+	}
+	if c.FloodDuration <= 0 {
+		c.FloodDuration = DefaultConfig().FloodDuration
+	}
+	if c.ProbeBound <= 0 {
+		c.ProbeBound = DefaultConfig().ProbeBound
+	}
+	if c.ProbeAckBound <= 0 {
+		c.ProbeAckBound = DefaultConfig().ProbeAckBound
 	}
 	if c.UpdateBudget <= 0 {
 		c.UpdateBudget = DefaultConfig().UpdateBudget

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ type session struct {
 	endErr error         // how the reader ended; valid after done
 	quit   chan struct{} // closed when the client ends the session
 	once   sync.Once
+	acked  atomic.Int64 // acks received, also those acks had no room for
 }
 
 // dialOpts tune a connection.
@@ -191,6 +193,7 @@ func (s *session) read(pace func() time.Duration) {
 				continue
 			}
 			s.h.st.acked.Add(1)
+			s.acked.Add(1)
 			select {
 			case s.acks <- id:
 			default:

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/dmxd/dmxd/dmx"
 	"github.com/dmxd/dmxd/test/testkit"
 )
 
@@ -91,6 +93,47 @@ func (l *frameLog) firstAfter(t time.Time, timeout time.Duration) (testkit.Frame
 			return testkit.Frame{}, fmt.Errorf("universe %d: no frame within %v", l.universe, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// latest returns the last frame recorded, if any.
+func (l *frameLog) latest() (testkit.Frame, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.frames) == 0 {
+		return testkit.Frame{}, false
+	}
+	return l.frames[len(l.frames)-1], true
+}
+
+// carrying polls for the first frame that arrived after t with slot ch
+// (1-based) at v. dark reports whether a blacked-out frame (every slot 0)
+// arrived after t before it: the level was then held back by a blackout,
+// and the wait for it measures that, not dmxd's delay. Frames of a
+// universe arrive in time order, so the first one after t is searched.
+func (l *frameLog) carrying(t time.Time, ch int, v uint8, timeout time.Duration) (f testkit.Frame, dark bool, err error) {
+	deadline := time.Now().Add(timeout)
+	i := -1
+	for {
+		l.mu.Lock()
+		if i < 0 {
+			i = sort.Search(len(l.frames), func(k int) bool { return l.frames[k].At.After(t) })
+		}
+		for ; i < len(l.frames); i++ {
+			switch {
+			case l.frames[i].Values[ch-1] == v:
+				f = l.frames[i]
+				l.mu.Unlock()
+				return f, dark, nil
+			case l.frames[i].Values == dmx.Frame{}:
+				dark = true
+			}
+		}
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			return testkit.Frame{}, dark, fmt.Errorf("universe %d: no frame with channel %d at %d within %v", l.universe, ch, v, timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

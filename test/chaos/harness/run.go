@@ -55,6 +55,7 @@ type harness struct {
 	peakRSS        atomic.Int64
 	sum            Summary
 	heapBase       float64 // -1 without /metrics
+	logMu          sync.Mutex
 }
 
 // Run performs one chaos run and returns its summary. The error is
@@ -91,7 +92,11 @@ func Run(cfg Config) (Summary, error) {
 	return h.sum, err
 }
 
+// logf writes a progress line. The flood phase logs from its own
+// goroutine, and Config.Log need not be safe for concurrent use.
 func (h *harness) logf(format string, args ...any) {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
 	fmt.Fprintf(h.cfg.Log, "%s chaos: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
@@ -115,7 +120,8 @@ func raiseFileLimit(need int) error {
 func (h *harness) run() error {
 	cfg := &h.cfg
 	storm := cfg.Conns / 5
-	if err := raiseFileLimit(cfg.Conns + storm + 512); err != nil {
+	extra := cfg.FloodDesks + 1 // the flood desks and the probe
+	if err := raiseFileLimit(cfg.Conns + storm + extra + 512); err != nil {
 		return err
 	}
 	h.dir = cfg.Dir
@@ -162,7 +168,7 @@ func (h *harness) run() error {
 		"--output", "2=enttec-pro:" + h.pty2.Link,
 		"--state", filepath.Join(h.dir, "state.json"),
 		"--conn-rate", strconv.Itoa(cfg.ConnRate),
-		"--max-conns", strconv.Itoa(cfg.Conns + storm + 1000),
+		"--max-conns", strconv.Itoa(cfg.Conns + storm + extra + 1000),
 		"--ping-interval", h.cfg.PingInterval.String(),
 		"--log-level", "info",
 	}
@@ -216,6 +222,20 @@ func (h *harness) run() error {
 		}()
 	}
 
+	// The flood phase, in the middle of the run; the restart waits for it.
+	floodDone := make(chan struct{})
+	if cfg.FloodDesks > 0 {
+		start, end := h.floodWindow()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(floodDone)
+			h.floodPhase(ctx, start, end)
+		}()
+	} else {
+		close(floodDone)
+	}
+
 	// The faults, in time order.
 	rng := rand.New(rand.NewPCG(cfg.Seed, math.MaxUint64))
 	at := func(frac float64) time.Time {
@@ -235,7 +255,7 @@ func (h *harness) run() error {
 		faults = append(faults, fault{at(0.3), func() { h.unplug(window) }})
 	}
 	if cfg.Restart {
-		faults = append(faults, fault{at(0.55), h.restart})
+		faults = append(faults, fault{at(0.55), func() { <-floodDone; h.restart() }})
 	}
 	for len(faults) > 0 {
 		next := 0

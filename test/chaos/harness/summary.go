@@ -43,6 +43,47 @@ type OutputStats struct {
 	LateDeliveries int `json:"late_deliveries"`
 }
 
+// FloodStats are the measurements of the flood phase (see flood.go).
+type FloodStats struct {
+	// Desks flooded at Rate commands per second each, under ConnRate.
+	Desks    int     `json:"desks"`
+	Rate     float64 `json:"rate_per_desk"`
+	ConnRate int     `json:"conn_rate"`
+	// Start is when the phase began, from the start of the run, and
+	// Length how long the desks flooded; StoppedEarly says that the
+	// memory cap ended the phase (see floodAbortFactor).
+	Start        time.Duration `json:"start_ns"`
+	Length       time.Duration `json:"length_ns"`
+	StoppedEarly bool          `json:"stopped_early"`
+	// Sent flood commands, WithID of them with an id, Acked acks of those.
+	Sent   int64 `json:"commands_sent"`
+	WithID int64 `json:"commands_with_id"`
+	Acked  int64 `json:"commands_acked"`
+	// HeapBase is the highest Go heap in use or GC goal sampled before the
+	// phase, HeapBound the bound on the heap in use during it and HeapPeak
+	// the highest sampled; all -1 without /metrics. RSSBase and RSSPeak
+	// are dmxd's RSS before and at most during the phase; Samples counts
+	// the samples of the phase.
+	HeapBase  int64 `json:"heap_base_bytes"`
+	HeapBound int64 `json:"heap_bound_bytes"`
+	HeapPeak  int64 `json:"heap_peak_bytes"`
+	RSSBase   int64 `json:"rss_base_bytes"`
+	RSSPeak   int64 `json:"rss_peak_bytes"`
+	Samples   int   `json:"memory_samples"`
+	// Probes is how many probe changes were timed from sending to the pty
+	// frame; Dark how many were not, held back by a blackout.
+	Probes   int           `json:"probes"`
+	Dark     int           `json:"probes_in_blackout"`
+	ProbeP50 time.Duration `json:"probe_p50_ns"`
+	ProbeP99 time.Duration `json:"probe_p99_ns"`
+	ProbeMax time.Duration `json:"probe_max_ns"`
+	// ProbeBound and AckBound are the bounds on a probe's frame and ack;
+	// AckMax is the slowest ack.
+	ProbeBound time.Duration `json:"probe_bound_ns"`
+	AckMax     time.Duration `json:"probe_ack_max_ns"`
+	AckBound   time.Duration `json:"probe_ack_bound_ns"`
+}
+
 // Summary is the outcome of a run.
 type Summary struct {
 	Seed        uint64        `json:"seed"`
@@ -74,6 +115,8 @@ type Summary struct {
 	// when dmxd exposes no such metric.
 	GoroutinesBefore int `json:"goroutines_before"`
 	GoroutinesAfter  int `json:"goroutines_after"`
+	// Flood is the flood phase; nil when it did not run.
+	Flood *FloodStats `json:"flood,omitempty"`
 	// Violations are the broken invariants; a run passes when empty.
 	Violations []string `json:"violations"`
 	// ViolationCount counts all of them, beyond the ones kept.
@@ -188,6 +231,23 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row("Go heap in use before / after", "n/a (no /metrics)")
 	}
 	row("goroutines before / after", fmt.Sprintf("%s / %s", gor(sum.GoroutinesBefore), gor(sum.GoroutinesAfter)))
+	if f := sum.Flood; f != nil {
+		stopped := ""
+		if f.StoppedEarly {
+			stopped = ", stopped early (memory cap)"
+		}
+		row("flood desks × rate (limit) / window", fmt.Sprintf("%d × %.0f/s (%d/s) / %v from %v%s", f.Desks, f.Rate, f.ConnRate, f.Length.Round(time.Millisecond), f.Start.Round(time.Millisecond), stopped))
+		row("flood commands sent / with id / acked", fmt.Sprintf("%d / %d / %d", f.Sent, f.WithID, f.Acked))
+		if f.HeapBase >= 0 {
+			row("flood Go heap peak / bound", fmt.Sprintf("%s / %s (base %s, %d samples)", mib(f.HeapPeak), mib(f.HeapBound), mib(f.HeapBase), f.Samples))
+		} else {
+			row("flood Go heap peak / bound", "n/a (no /metrics)")
+		}
+		row("flood RSS before / peak", fmt.Sprintf("%s / %s", mib(f.RSSBase), mib(f.RSSPeak)))
+		row("flood probes timed / in blackout", fmt.Sprintf("%d / %d", f.Probes, f.Dark))
+		row("flood probe to frame p50 / p99 / max", fmt.Sprintf("%v / %v / %v (bound %v)", f.ProbeP50.Round(100*time.Microsecond), f.ProbeP99.Round(100*time.Microsecond), f.ProbeMax.Round(100*time.Microsecond), f.ProbeBound))
+		row("flood probe ack max", fmt.Sprintf("%v (bound %v)", f.AckMax.Round(100*time.Microsecond), f.AckBound))
+	}
 	keys := slices.Sorted(maps.Keys(sum.Counts))
 	for _, k := range keys {
 		row(k, sum.Counts[k])
@@ -199,6 +259,8 @@ func (sum *Summary) WriteTable(w io.Writer) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func kib(b int64) string { return fmt.Sprintf("%d KiB", b>>10) }
 
 func gor(n int) string {
 	if n < 0 {
