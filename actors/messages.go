@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync"
 	"time"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -128,11 +129,29 @@ type State struct {
 	Blackout bool
 }
 
-// Update carries the latest level of every channel that changed in one
-// output frame, in ascending channel order.
+// Update carries the latest level of every channel that changed since
+// the previous update, in ascending channel order. One Update goes to
+// every desk: Wire lets the transport encode it once for all of them.
 type Update struct {
 	Universe int
 	Changes  []dmx.Change
+	Wire     WireCache
+}
+
+// WireCache holds a broadcast message's encoding, made by whichever
+// connection writes it first and shared by the others (as gorilla's
+// PreparedMessage does). Its zero value is empty; it is safe for
+// concurrent use.
+type WireCache struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+// Get returns the cached encoding, calling encode the first time.
+func (w *WireCache) Get(encode func() ([]byte, error)) ([]byte, error) {
+	w.once.Do(func() { w.b, w.err = encode() })
+	return w.b, w.err
 }
 
 // Blackout reports that a universe's blackout was switched.

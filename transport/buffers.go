@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/dmxd/dmxd/actors"
 )
 
 // Read buffer sizes of a connection.
@@ -50,8 +52,20 @@ func (b *writeBuffers) get() *writeBuf {
 func (b *writeBuffers) put(wb *writeBuf) { b.pool.Put(wb) }
 
 // appendFrame encodes msg and appends it to wb.frames as one WebSocket
-// text frame. A failed encoding wraps errEncode and appends nothing.
+// text frame. An update, sent to every desk alike, is framed once for all
+// of them. A failed encoding wraps errEncode and appends nothing.
 func (wb *writeBuf) appendFrame(msg any) error {
+	if up, ok := msg.(*actors.Update); ok {
+		f, err := up.Wire.Get(func() ([]byte, error) {
+			p, err := AppendMessage(nil, up)
+			return appendTextFrame(nil, p), err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", errEncode, err)
+		}
+		wb.frames = append(wb.frames, f...)
+		return nil
+	}
 	p, err := AppendMessage(wb.payload[:0], msg)
 	wb.payload = p
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx"
 )
 
 // TestTextFramesReadByGorilla: the frames the write pump builds itself are
@@ -113,4 +116,27 @@ func TestWindow(t *testing.T) {
 			t.Fatalf("in use %d after a refused take, want 10", got)
 		}
 	})
+}
+
+// TestUpdateFramedOnce: an update goes to every desk alike, so it is
+// encoded and framed once and the same bytes go to each.
+func TestUpdateFramedOnce(t *testing.T) {
+	up := &actors.Update{Universe: 1, Changes: []dmx.Change{{Channel: 1, Level: 255}, {Channel: 512, Level: 7}}}
+	var a, b writeBuf
+	if err := a.appendFrame(up); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.appendFrame(up); err != nil {
+		t.Fatal(err)
+	}
+	want := appendTextFrame(nil, []byte(`{"type":"update","universe":1,"changes":{"1":255,"512":7}}`))
+	if !bytes.Equal(a.frames, want) || !bytes.Equal(b.frames, want) {
+		t.Fatalf("frames %q and %q, want %q", a.frames, b.frames, want)
+	}
+	if _, err := up.Wire.Get(func() ([]byte, error) {
+		t.Fatal("the update was encoded again")
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
