@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dmxd/dmxd/actors"
@@ -17,6 +18,7 @@ var decodeForms = []struct{ name, msg string }{
 	{"blackout", `{"blackout": true}`},
 	{"get", `{"get": true, "id": 7}`},
 	{"bad_value", `{"dmx": {"1": 256}, "id": 3}`},
+	{"array511", `{"dmx":[` + strings.Repeat("200,", 510) + `7]}`},
 }
 
 func BenchmarkDecodeCommand(b *testing.B) {

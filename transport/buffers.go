@@ -15,8 +15,9 @@ import (
 // Read buffer sizes of a connection.
 const (
 	// readBufferSize is gorilla's per-connection read buffer: commands are
-	// small, and an idle connection holds it for as long as it lives.
-	readBufferSize = 1024
+	// small, an idle connection holds it for as long as it lives, and bulk
+	// data is read ahead in a borrowed buffer (see readConn).
+	readBufferSize = 512
 	// messageBufferStart is the first size of the reused message buffer.
 	messageBufferStart = 512
 	// maxKeptMessageBuffer is the largest message buffer a connection

@@ -3,7 +3,6 @@ package transport
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,12 +75,13 @@ type Config struct {
 // read pump and a write pump goroutine, each the only one to use its
 // direction of the socket.
 type Server struct {
-	cfg      Config
-	eng      *actors.Engine
-	upgrader websocket.Upgrader
-	conns    atomic.Int64
-	bufs     writeBuffers
-	pumps    sync.WaitGroup
+	cfg       Config
+	eng       *actors.Engine
+	upgrader  websocket.Upgrader
+	conns     atomic.Int64
+	bufs      writeBuffers
+	readAhead sync.Pool // of *[]byte, bulkReadSize long: see readConn
+	pumps     sync.WaitGroup
 }
 
 // NewServer returns a server for eng.
@@ -209,15 +209,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(hijacker{ResponseWriter: w, pool: &s.readAhead}, r, nil)
 	if err != nil {
 		s.conns.Add(-1) // the upgrader has answered the client
 		return
-	}
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
-		// A bounded kernel buffer: a desk that stops reading is noticed
-		// (its queue fills) within seconds, not after megabytes.
-		_ = tc.SetWriteBuffer(SocketSendBuffer)
 	}
 	c := newConn(ws, s)
 	pid, err := s.eng.Connect(c)
