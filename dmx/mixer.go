@@ -119,6 +119,7 @@ type layer struct {
 type Mixer struct {
 	mode    Merge
 	layers  map[Source]*layer
+	base    *layer // layers[BaseSource], the only layer in LTP mode
 	merged  Frame
 	changed ChannelSet
 	fading  int // layers with at least one running fade
@@ -126,7 +127,8 @@ type Mixer struct {
 
 // NewMixer returns an empty (all dark) mixer for the merge mode.
 func NewMixer(mode Merge) *Mixer {
-	return &Mixer{mode: mode, layers: map[Source]*layer{BaseSource: {}}}
+	base := &layer{}
+	return &Mixer{mode: mode, layers: map[Source]*layer{BaseSource: base}, base: base}
 }
 
 // Mode returns the merge mode.
@@ -139,8 +141,8 @@ func (m *Mixer) Levels() *Frame { return &m.merged }
 func (m *Mixer) Sources() int { return len(m.layers) }
 
 func (m *Mixer) layerFor(src Source) *layer {
-	if m.mode == LTP {
-		src = BaseSource
+	if m.mode == LTP || src == BaseSource {
+		return m.base
 	}
 	l, ok := m.layers[src]
 	if !ok {
@@ -157,8 +159,31 @@ func (m *Mixer) Set(src Source, changes []Change) {
 		i := int(c.Channel) - 1
 		m.yieldBase(src, l, i)
 		m.stopFade(l, i)
-		l.levels[i] = c.Level
+		m.setLevel(l, i, c.Level)
+	}
+}
+
+// setLevel sets channel index i of layer l to v and brings the merged
+// level up to date without looking at every layer where it can: in LTP
+// the base layer is the merged level; in HTP a level at or above the
+// merged one is the new highest, and only lowering the highest layer
+// needs a look at every layer.
+func (m *Mixer) setLevel(l *layer, i int, v uint8) {
+	old := l.levels[i]
+	l.levels[i] = v
+	switch {
+	case m.mode == LTP || v >= m.merged[i]:
+		m.setMerged(i, v)
+	case old == m.merged[i]:
 		m.remerge(i)
+	}
+}
+
+// setMerged records v as channel index i's merged level.
+func (m *Mixer) setMerged(i int, v uint8) {
+	if m.merged[i] != v {
+		m.merged[i] = v
+		m.changed.Add(i)
 	}
 }
 
@@ -171,7 +196,7 @@ func (m *Mixer) yieldBase(src Source, l *layer, i int) {
 	if m.mode != HTP || src == BaseSource {
 		return
 	}
-	b := m.layers[BaseSource]
+	b := m.base
 	if b.levels[i] == 0 {
 		return
 	}
@@ -185,7 +210,7 @@ func (m *Mixer) yieldBase(src Source, l *layer, i int) {
 
 // Load replaces the base layer with levels (used to restore saved state).
 func (m *Mixer) Load(levels *Frame) {
-	l := m.layers[BaseSource]
+	l := m.base
 	for i := range levels {
 		m.stopFade(l, i)
 		l.levels[i] = levels[i]
@@ -285,7 +310,7 @@ func (m *Mixer) Release(src Source) {
 func (m *Mixer) remerge(i int) {
 	var v uint8
 	if m.mode == LTP {
-		v = m.layers[BaseSource].levels[i]
+		v = m.base.levels[i]
 	} else {
 		for _, l := range m.layers {
 			if l.levels[i] > v {
@@ -293,10 +318,7 @@ func (m *Mixer) remerge(i int) {
 			}
 		}
 	}
-	if m.merged[i] != v {
-		m.merged[i] = v
-		m.changed.Add(i)
-	}
+	m.setMerged(i, v)
 }
 
 // Changed reports whether a merged level changed since the last TakeChanged.

@@ -1,6 +1,7 @@
 package dmx_test
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -398,6 +399,55 @@ func TestParseMerge(t *testing.T) {
 		}
 		if tt.ok && m.String() != tt.in {
 			t.Errorf("%v.String() = %q, want %q", m, m.String(), tt.in)
+		}
+	}
+}
+
+// TestMixerHTPMatchesHighestLayer drives an HTP mixer with random sets
+// and releases from a few sources (the base layer's restored levels
+// included) and checks every merged level against the highest of the
+// layers kept here, after every step: the merged level is kept up to date
+// without a full look at every layer where a set cannot lower it.
+func TestMixerHTPMatchesHighestLayer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	m := dmx.NewMixer(dmx.HTP)
+	var restored dmx.Frame
+	for i := range 8 {
+		restored[i] = uint8(rng.IntN(256))
+	}
+	m.Load(&restored)
+	layers := map[dmx.Source]*dmx.Frame{dmx.BaseSource: &restored}
+	for step := range 20000 {
+		src := dmx.Source(1 + rng.IntN(4))
+		if rng.IntN(20) == 0 {
+			m.Release(src)
+			delete(layers, src)
+		} else {
+			l := layers[src]
+			if l == nil {
+				l = &dmx.Frame{}
+				layers[src] = l
+			}
+			ch := rng.IntN(8)
+			v := uint8(rng.IntN(256))
+			m.Set(src, []dmx.Change{{Channel: uint16(ch + 1), Level: v}})
+			// A desk that takes a channel takes the restored level over.
+			if b := layers[dmx.BaseSource]; b[ch] != 0 {
+				if l[ch] < b[ch] {
+					l[ch] = b[ch]
+				}
+				b[ch] = 0
+			}
+			l[ch] = v
+		}
+		for ch := range 8 {
+			var want uint8
+			for _, l := range layers {
+				want = max(want, l[ch])
+			}
+			if got := m.Levels()[ch]; got != want {
+				t.Fatalf("step %d: channel %d merged %d, want %d (the highest layer)", step, ch+1, got, want)
+			}
 		}
 	}
 }

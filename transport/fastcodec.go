@@ -113,6 +113,30 @@ func (s *scanner) uint() (int, bool) {
 	return n, s.delimited()
 }
 
+// level reads a level 0..255. Arrays of levels are the bulk of big
+// commands, so the compact form (digits then ',' or ']') is read by a
+// loop of its own; anything else takes uint's way, with its checks.
+func (s *scanner) level() (uint8, bool) {
+	b, i := s.b, s.i
+	if i < len(b) && b[i]-'0' <= 9 {
+		v := uint(b[i] - '0')
+		i++
+		for k := 0; v != 0 && k < 2 && i < len(b) && b[i]-'0' <= 9; k++ {
+			v = v*10 + uint(b[i]-'0')
+			i++
+		}
+		if i < len(b) && (b[i] == ',' || b[i] == ']') && v <= dmx.MaxLevel {
+			s.i = i
+			return uint8(v), true
+		}
+	}
+	v, ok := s.uint()
+	if !ok || v > dmx.MaxLevel {
+		return 0, false
+	}
+	return uint8(v), true
+}
+
 // literal reads true or false.
 func (s *scanner) literal() (bool, bool) {
 	s.ws()
@@ -201,11 +225,11 @@ func (l *levels) parse(s *scanner) bool {
 			return true
 		}
 		for {
-			v, ok := s.uint()
-			if !ok || v > dmx.MaxLevel || l.n == dmx.Slots {
+			v, ok := s.level()
+			if !ok || l.n == dmx.Slots {
 				return false
 			}
-			l.changes[l.n].Level = uint8(v)
+			l.changes[l.n].Level = v
 			l.n++
 			if s.eat(',') {
 				continue
