@@ -33,7 +33,7 @@ lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
 
-# Benchmark a real dmxd (WebSocket desks, pty outputs): prints a table, writes bench.json (flags: -runs N, -quick, -out FILE).
+# Benchmark a real dmxd (WebSocket desks, pty outputs): prints a table, writes bench.json (flags: -runs N, -quick, -only latency|throughput|flood|fanout|memory, -out FILE).
 bench *ARGS:
     go run ./test/bench {{ARGS}}
 

@@ -163,9 +163,12 @@ static int line_break(struct dmx_loop *l, int fd, int *err) {
 	return 0;
 }
 
-// write_frame writes the loop's frame. A full device is waited for (the Go
-// side reports it stalled after a while); stop abandons the wait, except
-// for the final frame, which waits at most finalWriteMs.
+// write_frame writes the loop's frame, whole: a device must only ever see
+// whole messages. A full device is waited for (the Go side reports it
+// stalled after a while). A stop during that wait, or a final frame,
+// waits at most finalWriteMs each time the device takes nothing, and then
+// gives up (DMX_OP_GAVE_UP): a device that takes nothing for that long is
+// stuck anyway.
 static int write_frame(struct dmx_loop *l, int fd, int final, int *err) {
 	const struct dmx_buf *b = &l->bufs[l->front];
 	if (l->break_ns > 0) {
@@ -194,7 +197,7 @@ static int write_frame(struct dmx_loop *l, int fd, int final, int *err) {
 			*err = errno;
 			return DMX_OP_POLL;
 		}
-		if (final && r == 0) return DMX_OP_STOPPED; // the device takes nothing: give up
+		if (final && r == 0) return DMX_OP_GAVE_UP; // the device takes nothing: give up
 		if (r > 0 && (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
 			// Gone, though write said "try again": never spin on it.
 			*err = (p[0].revents & POLLNVAL) ? EBADF : EIO;
@@ -203,7 +206,8 @@ static int write_frame(struct dmx_loop *l, int fd, int final, int *err) {
 		if (!final && (p[1].revents & POLLIN)) {
 			uint64_t v;
 			(void)!read(l->evfd, &v, sizeof v);
-			if (atomic_load_explicit(&l->stop, memory_order_acquire)) return DMX_OP_STOPPED;
+			// Stopped mid-frame: finish this frame as a final one.
+			if (atomic_load_explicit(&l->stop, memory_order_acquire)) final = 1;
 		}
 	}
 	return 0;
@@ -233,7 +237,7 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 			if (!l->has) return DMX_OP_STOPPED;
 			int op = write_frame(l, fd, 1, err);
 			if (op == 0) count_frame(l);
-			return op;
+			return op == DMX_OP_GAVE_UP ? DMX_OP_STOPPED : op;
 		}
 		int64_t now = mono_ns();
 		if (!l->has) {
@@ -263,7 +267,8 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		atomic_store_explicit(&l->busy_since, start, memory_order_release);
 		int op = write_frame(l, fd, 0, err);
 		atomic_store_explicit(&l->busy_since, 0, memory_order_release);
-		if (op) return op; // DMX_OP_STOPPED: stop came during a stalled write
+		if (op == DMX_OP_GAVE_UP) return DMX_OP_STOPPED; // stopped during a stalled write
+		if (op) return op;
 
 		count_frame(l);
 		if (last != 0) {

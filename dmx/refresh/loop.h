@@ -11,6 +11,9 @@ enum {
 };
 
 // What dmx_loop_run was doing when it failed (0: it was stopped).
+// DMX_OP_GAVE_UP is write_frame's own: stopped, and the device took no
+// byte of the frame under way for finalWriteMs; dmx_loop_run reports it as
+// DMX_OP_STOPPED.
 enum {
 	DMX_OP_STOPPED = 0,
 	DMX_OP_SETUP = 1,
@@ -18,6 +21,7 @@ enum {
 	DMX_OP_BREAK = 3,
 	DMX_OP_WRITE = 4,
 	DMX_OP_POLL = 5,
+	DMX_OP_GAVE_UP = 6,
 };
 
 struct dmx_buf {

@@ -334,3 +334,54 @@ func BenchmarkPublish(b *testing.B) {
 		l.Publish(buf, false)
 	}
 }
+
+// TestStopMidFrameLeavesWholeMessages: a stop that comes while a frame
+// is half written (the device took part of it and then nothing) finishes
+// that frame once the device takes data again, and then writes the
+// newest frame: the device sees whole label 6 messages only, never half
+// of one followed by another.
+func TestStopMidFrameLeavesWholeMessages(t *testing.T) {
+	p, err := testkit.NewStalledPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dev, err := dmx.EnttecPro{Path: p.Path}.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	l := newLoop(t, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
+	defer l.Free()
+	old, newest := dmx.Frame{0: 1}, dmx.Frame{0: 2}
+	l.Publish(dmx.AppendEnttecFrame(nil, &old), true)
+	done := start(l, dev.Fd())
+	deadline := time.Now().Add(waitTimeout)
+	for l.Busy() < 50*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("the write never stalled: %+v", l.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.Publish(dmx.AppendEnttecFrame(nil, &newest), true)
+	l.Stop()
+	p.Resume() // the device takes data again, within the final frame's wait
+	if err := ended(t, done); err != nil {
+		t.Fatalf("Run after Stop: %v", err)
+	}
+	last, err := p.WaitFrame(waitTimeout, func(f testkit.Frame) bool { return f.Values[0] == newest[0] })
+	if err != nil {
+		t.Fatalf("the newest frame never arrived: %v", err)
+	}
+	if last.Values != newest {
+		t.Fatalf("last frame %v…, want the newest", last.Values[:4])
+	}
+	// Everything written is read by now: the newest frame was the last.
+	bytes, frames := p.Stream()
+	if bytes != frames*dmx.EnttecFrameSize {
+		t.Errorf("the device read %d bytes and %d whole messages (%d bytes): a message was cut", bytes, frames, frames*dmx.EnttecFrameSize)
+	}
+	if s := l.Stats(); s.Frames != uint64(frames) {
+		t.Errorf("the loop counted %d frames written, the device read %d", s.Frames, frames)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +35,25 @@ type PTY struct {
 	startOnce sync.Once
 	mu        sync.Mutex
 	err       error
+	bytesRead atomic.Int64 // bytes read from the master
+	decoded   atomic.Int64 // frames decoded from them
+}
+
+// Stream returns how many bytes were read from the master so far and how
+// many frames were decoded from them: a stream of whole Enttec messages
+// has bytes == frames × dmx.EnttecFrameSize.
+func (p *PTY) Stream() (bytes, frames int64) { return p.bytesRead.Load(), p.decoded.Load() }
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	k, err := c.r.Read(b)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // NewPTY opens a new pty pair and starts decoding Enttec label 6 frames
@@ -73,7 +93,8 @@ func (p *PTY) Resume() {
 
 func (p *PTY) decodeLoop() {
 	defer close(p.done)
-	err := p.decode(&eioRetryReader{f: p.master}, func(f Frame) {
+	err := p.decode(&countingReader{r: &eioRetryReader{f: p.master}, n: &p.bytesRead}, func(f Frame) {
+		p.decoded.Add(1)
 		select {
 		case p.frames <- f:
 		default: // a test that stopped reading; keep decoding
