@@ -40,6 +40,7 @@ type connectionActor struct {
 	since     time.Time // when it fell behind
 	held      []any     // acks, errors and output states held while behind
 	closing   bool      // CloseConn arrived; stopping after the barrier
+	deadline  time.Time // the CloseConn's deadline, zero when none
 	syncs     int       // barrier answers still awaited
 	waiting   bool      // closing, waiting for a behind client to drain
 	log       zerolog.Logger
@@ -86,6 +87,7 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 		}
 		c.closing = true
 		c.closeCode, c.closeText = m.Code, m.Reason
+		c.deadline = m.Deadline
 		c.syncs = len(c.universes)
 		for _, u := range c.universes {
 			ctx.Request(u, &syncReq{})
@@ -147,19 +149,25 @@ func (c *connectionActor) catchUp(ctx actor.Context) {
 
 // stopIfDone stops a closing connection actor once the acks of every
 // command it forwarded are back (the barrier) and have reached the client's
-// queue. A client that is behind gets SlowClientTimeout to read them.
+// queue. A client that is behind gets SlowClientTimeout to read them, but
+// not past the close's deadline: then it is dropped with what it did not
+// read.
 func (c *connectionActor) stopIfDone(ctx actor.Context) {
 	if c.syncs > 0 {
 		return
 	}
-	if !c.behind {
+	wait := SlowClientTimeout
+	if !c.deadline.IsZero() {
+		wait = min(wait, time.Until(c.deadline))
+	}
+	if !c.behind || wait <= 0 {
 		ctx.Stop(ctx.Self())
 		return
 	}
 	if !c.waiting {
 		c.waiting = true
 		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(SlowClientTimeout, func() { root.Send(self, &closeNow{}) })
+		time.AfterFunc(wait, func() { root.Send(self, &closeNow{}) })
 	}
 }
 

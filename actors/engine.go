@@ -18,7 +18,7 @@ const (
 	MaxRate         = 44 // DMX512's maximum refresh rate for a full universe
 	MaxUniverses    = 1024
 	requestTimeout  = 5 * time.Second
-	writerStopGrace = 2 * time.Second // the final frame waits up to 1 s for a full device
+	writerStopGrace = 1500 * time.Millisecond // the final frame waits up to 1 s for a full device
 	// connThroughput and outputThroughput are how many messages a
 	// connection or output actor handles before its mailbox yields.
 	connThroughput   = 300
@@ -212,9 +212,15 @@ func (e *Engine) Snapshots() ([]dmx.UniverseState, error) {
 }
 
 // CloseConnections closes every client with code (1001 at shutdown) and
-// stops their actors. It returns when the actors have stopped.
-func (e *Engine) CloseConnections(code int, reason string) error {
-	if _, err := e.sys.Root.RequestFuture(e.lobby, &closeAll{code: code, reason: reason}, requestTimeout).Result(); err != nil {
+// stops their actors, by deadline: a client that is still behind then is
+// dropped with what it did not read. It returns when the actors have
+// stopped, or ErrDeadline a moment after the deadline if some have not.
+func (e *Engine) CloseConnections(code int, reason string, deadline time.Time) error {
+	wait := time.Until(deadline) + closeMargin
+	if _, err := e.sys.Root.RequestFuture(e.lobby, &closeAll{code: code, reason: reason, deadline: deadline}, wait).Result(); err != nil {
+		if errors.Is(err, actor.ErrTimeout) {
+			return ErrDeadline
+		}
 		return fmt.Errorf("close connections: %w", err)
 	}
 	if err := e.sys.Root.PoisonFuture(e.lobby).Wait(); err != nil {
@@ -222,6 +228,14 @@ func (e *Engine) CloseConnections(code int, reason string) error {
 	}
 	return nil
 }
+
+// ErrDeadline reports connection actors still stopping after the deadline
+// of CloseConnections.
+var ErrDeadline = errors.New("connections still closing at the deadline")
+
+// closeMargin is how long CloseConnections waits past its deadline for the
+// actors that stop at it.
+const closeMargin = 250 * time.Millisecond
 
 // Stop sends a final frame on every output, saves the state file, then
 // stops the universes and the outputs, in that order. Call

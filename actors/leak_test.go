@@ -21,7 +21,10 @@ func TestClosedConnectionsAreFreed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = eng.CloseConnections(actors.CloseGoingAway, ""); _ = eng.Stop() })
+	t.Cleanup(func() {
+		_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+		_ = eng.Stop()
+	})
 	const n = 200
 	var freed atomic.Int64
 	func() {

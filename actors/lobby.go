@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -8,10 +10,11 @@ import (
 type (
 	// join spawns a connection actor for peer; answered with its *actor.PID.
 	join struct{ peer Peer }
-	// closeAll closes every connection with code.
+	// closeAll closes every connection with code, by deadline.
 	closeAll struct {
-		code   int
-		reason string
+		code     int
+		reason   string
+		deadline time.Time
 	}
 )
 
@@ -36,13 +39,13 @@ func (l *lobbyActor) Receive(ctx actor.Context) {
 		l.conns[pid.Id] = pid
 		ctx.Watch(pid)
 		if l.closing != nil {
-			ctx.Send(pid, &CloseConn{Code: l.closing.code, Reason: l.closing.reason})
+			ctx.Send(pid, &CloseConn{Code: l.closing.code, Reason: l.closing.reason, Deadline: l.closing.deadline})
 		}
 		ctx.Respond(pid)
 	case *closeAll:
 		l.closing, l.waiter = m, ctx.Sender()
 		for _, c := range l.conns {
-			ctx.Send(c, &CloseConn{Code: m.code, Reason: m.reason})
+			ctx.Send(c, &CloseConn{Code: m.code, Reason: m.reason, Deadline: m.deadline})
 		}
 		l.answerWhenEmpty(ctx)
 	case *actor.Terminated:

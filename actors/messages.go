@@ -96,10 +96,14 @@ type Failed struct{ Err error }
 // queue; the actor resends what it held back.
 type Drained struct{}
 
-// CloseConn asks a connection actor to close its client with Code.
+// CloseConn asks a connection actor to close its client with Code, once
+// the acks of what it already forwarded are back and delivered. A client
+// that is behind gets SlowClientTimeout to read them, but never past
+// Deadline when it is set (shutdown).
 type CloseConn struct {
-	Code   int
-	Reason string
+	Code     int
+	Reason   string
+	Deadline time.Time
 }
 
 // These messages may reach a connection actor after it stopped; that is

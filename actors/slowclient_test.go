@@ -72,7 +72,10 @@ func TestSlowClientCatchesUpWithFreshState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = eng.CloseConnections(actors.CloseGoingAway, ""); _ = eng.Stop() })
+	t.Cleanup(func() {
+		_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+		_ = eng.Stop()
+	})
 	slow, other := &queuePeer{}, &queuePeer{}
 	slowPID, err := eng.Connect(slow)
 	if err != nil {
@@ -158,7 +161,10 @@ func TestFailedConnectionActorReleasesItsLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = eng.CloseConnections(actors.CloseGoingAway, ""); _ = eng.Stop() })
+	t.Cleanup(func() {
+		_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+		_ = eng.Stop()
+	})
 	doomed, watcher := &panicPeer{}, &queuePeer{}
 	doomedPID, err := eng.Connect(doomed)
 	if err != nil {

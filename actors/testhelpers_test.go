@@ -190,7 +190,7 @@ func startEngine(t *testing.T, cfg Config) *Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := e.CloseConnections(CloseGoingAway, "test over"); err != nil {
+		if err := e.CloseConnections(CloseGoingAway, "test over", time.Now().Add(waitTimeout)); err != nil {
 			t.Errorf("close connections: %v", err)
 		}
 		if err := e.Stop(); err != nil {

@@ -2,6 +2,8 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/dmxd/dmxd/test/testkit"
 )
@@ -287,3 +291,70 @@ func TestShutdownSendsFinalFrame(t *testing.T) {
 		t.Errorf("last frame before exit has channel 1 = %d, want 77", last.Values[0])
 	}
 }
+
+// TestShutdownDropsAStalledClient: a client that asks for states and
+// reads nothing (a 4 KiB receive buffer) is behind when SIGTERM comes;
+// shutdown waits for it only until its deadline, drops it, and dmxd exits
+// 0 within the protocol's 5 s, while a well-behaved desk gets its 1001.
+func TestShutdownDropsAStalledClient(t *testing.T) {
+	p, err := testkit.Start(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = p.Stop(time.Second) })
+	dialer := websocket.Dialer{
+		HandshakeTimeout: 5 * time.Second,
+		NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+			return errors.Join(err, serr)
+		}}).DialContext,
+	}
+	stalled, _, err := dialer.Dial(p.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	desk := dial(t, p)
+	metrics := p.URL("/metrics")
+	// Each state is ~1 KiB: a few hundred fill the client's buffer, the
+	// socket's and dmxd's queue, and the client falls behind.
+	deadline := time.Now().Add(10 * time.Second)
+	for sent := 0; ; sent++ {
+		_ = stalled.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := stalled.WriteMessage(websocket.TextMessage, []byte(`{"get":true}`)); err != nil {
+			t.Fatalf("get %d: %v", sent, err)
+		}
+		if sent%50 == 49 {
+			if _, m := scrape(t, metrics, ""); m["dmxd_send_queue_drops_total"] > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled client never fell behind")
+		}
+	}
+	start := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait(shutdownBound)
+	took := time.Since(start)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d (%v) after %v, want 0 within %v", code, err, took, shutdownBound)
+	}
+	if _, err := desk.Until(time.Second, func(testkit.Message) bool { return false }); !websocket.IsCloseError(err, 1001) {
+		t.Errorf("the desk's connection ended with %v, want close 1001", err)
+	}
+	for _, l := range p.Logs() {
+		if l["level"] == "error" {
+			t.Errorf("dmxd logged %v", l)
+		}
+	}
+	t.Logf("exit 0 after %v with a stalled client", took.Round(time.Millisecond))
+}
+
+// shutdownBound is the protocol's bound from SIGTERM to the exit.
+const shutdownBound = 5 * time.Second

@@ -299,6 +299,8 @@ func (c *conn) write() {
 
 		deadline := time.Now().Add(cfg.WriteWait)
 		if closing {
+			// One deadline for the whole goodbye: what is queued, the
+			// close frame and the client's answer.
 			deadline = time.Now().Add(closeGrace)
 		}
 		err := c.writeMessages(msgs, deadline)
@@ -311,11 +313,12 @@ func (c *conn) write() {
 		}
 		if err != nil || closing {
 			if err == nil {
-				c.writeClose()
-				// Give the client a moment to answer the close frame.
+				c.writeClose(deadline)
+				// Give the client until the deadline to answer the close
+				// frame.
 				select {
 				case <-c.gone:
-				case <-time.After(closeGrace):
+				case <-time.After(time.Until(deadline)):
 				}
 			}
 			c.shut()
@@ -372,7 +375,10 @@ func (c *conn) writeMessages(msgs []any, deadline time.Time) error {
 }
 
 // writeClose sends the close frame asked for by Close.
-func (c *conn) writeClose() {
-	_ = c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(c.code, c.reason), time.Now().Add(closeGrace))
+func (c *conn) writeClose(deadline time.Time) {
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason), deadline)
 }
+
+// drop closes the socket at once, whatever is under way: a write blocked
+// on a client that reads nothing fails, and both pumps end.
+func (c *conn) drop() { _ = c.ws.NetConn().Close() }

@@ -81,6 +81,8 @@ type Server struct {
 	conns     atomic.Int64
 	bufs      writeBuffers
 	readAhead sync.Pool // of *[]byte, bulkReadSize long: see readConn
+	mu        sync.Mutex
+	open      map[*conn]struct{} // connections whose read pump runs
 	pumps     sync.WaitGroup
 }
 
@@ -107,7 +109,7 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	for _, code := range refusalCodes {
 		cfg.Metrics.CommandsRefused.WithLabelValues(code) // every code shows, at 0
 	}
-	s := &Server{cfg: cfg, eng: eng}
+	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,
@@ -151,6 +153,18 @@ func (s *Server) WaitPumps(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// Drop closes every connection's socket at once, whatever it is doing:
+// the end of a shutdown whose deadline passed. It returns how many were
+// still open.
+func (s *Server) Drop() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.open {
+		c.drop()
+	}
+	return len(s.open)
 }
 
 // authorized checks the token (query or bearer), in constant time.
@@ -228,11 +242,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Metrics.Connections.Inc()
 	// Two units: the read pump, and the outbox until it closed the socket.
 	s.pumps.Add(2)
+	s.mu.Lock()
+	s.open[c] = struct{}{}
+	s.mu.Unlock()
 	c.start()
 	go func() {
 		defer s.pumps.Done()
 		defer s.conns.Add(-1)
 		defer s.cfg.Metrics.Connections.Dec()
+		defer func() {
+			s.mu.Lock()
+			delete(s.open, c)
+			s.mu.Unlock()
+		}()
 		c.readPump()
 	}()
 }

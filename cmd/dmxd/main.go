@@ -27,10 +27,15 @@ import (
 // version is dmxd's version, reported in hello messages.
 const version = "0.1.0"
 
-// shutdownBudget bounds the whole graceful shutdown (the protocol allows 5 s).
+// Shutdown timing. The protocol allows 5 s from the signal to the exit:
+// connections get until connsDeadline after the signal (a client still
+// behind then is dropped), the sockets left are closed and their pumps get
+// pumpWait; the final frame (at most ~1.5 s for a stuck device) and the
+// state file fit in what remains. A deadline that passes is a warning,
+// never a failed exit.
 const (
-	httpShutdownWait = time.Second
-	pumpWait         = 2 * time.Second
+	connsDeadline = 3 * time.Second
+	pumpWait      = 250 * time.Millisecond
 )
 
 func main() {
@@ -119,18 +124,24 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		log.Info().Msg("shutting down")
 	case serveErr = <-served:
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
+	deadline := time.Now().Add(connsDeadline)
+	shutCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx) // stop accepting; WebSockets are hijacked and closed below
 	var errs []error
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		errs = append(errs, serveErr)
 	}
-	if err := eng.CloseConnections(actors.CloseGoingAway, "server shutting down"); err != nil {
-		errs = append(errs, err)
+	if err := eng.CloseConnections(actors.CloseGoingAway, "server shutting down", deadline); err != nil {
+		if !errors.Is(err, actors.ErrDeadline) {
+			errs = append(errs, err)
+		}
+		log.Warn().Err(err).Msg("shutdown deadline: closing the connections left")
 	}
-	if !srv.WaitPumps(pumpWait) {
-		log.Warn().Msg("some connections did not close in time")
+	if !srv.WaitPumps(max(time.Until(deadline), 0) + pumpWait) {
+		n := srv.Drop()
+		log.Warn().Int("connections", n).Msg("shutdown deadline: connections dropped")
+		srv.WaitPumps(pumpWait)
 	}
 	if err := eng.Stop(); err != nil {
 		errs = append(errs, err)
