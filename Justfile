@@ -25,6 +25,7 @@ test: lint
 # Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
 fuzz:
     go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime=${FUZZTIME:-5s} ./transport
+    go test -run='^$' -fuzz='^FuzzFastDecoderAgrees$' -fuzztime=${FUZZTIME:-5s} ./transport
     go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-5s} ./dmx
     go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-5s} ./cmd/dmxd
 

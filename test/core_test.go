@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -161,20 +162,30 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 	assertDark(t, getState(t, d, 1), "after refused commands")
 }
 
-// TestOversizedMessageCloses1009 sends a message over 64 KiB.
+// TestOversizedMessageCloses1009 sends a message over 64 KiB: just over,
+// and 4 MiB, which the client is still writing when dmxd closes. Either way
+// the client's write completes and it then reads close 1009, never a
+// reset: dmxd reads and drops the rest until the client answers its close.
 func TestOversizedMessageCloses1009(t *testing.T) {
-	p := startDMXD(t)
-	d := dial(t, p)
-	big := make([]byte, 64<<10+1)
-	for i := range big {
-		big[i] = ' '
-	}
-	if err := d.Conn.WriteMessage(1, big); err != nil {
-		t.Fatal(err)
-	}
-	_, err := d.Until(5*time.Second, func(testkit.Message) bool { return false })
-	if !isClose(err, 1009) {
-		t.Fatalf("read after oversized message: %v, want close 1009", err)
+	for _, size := range []int{64<<10 + 1, 4 << 20} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			p := startDMXD(t)
+			d := dial(t, p)
+			big := make([]byte, size)
+			for i := range big {
+				big[i] = ' '
+			}
+			// The whole message is written before anything is read: dmxd
+			// must keep reading (and dropping) it after its close frame.
+			_ = d.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := d.Conn.WriteMessage(1, big); err != nil {
+				t.Fatalf("write a %d-byte message: %v (dmxd stopped reading it)", size, err)
+			}
+			_, err := d.Until(5*time.Second, func(testkit.Message) bool { return false })
+			if !isClose(err, 1009) {
+				t.Fatalf("read after a %d-byte message: %v, want close 1009", size, err)
+			}
+		})
 	}
 }
 

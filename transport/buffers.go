@@ -93,9 +93,16 @@ func appendTextFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// errTooBig is readMessage's error for a message over its limit.
+var errTooBig = errors.New("message too big")
+
 // readMessage is websocket.Conn.ReadMessage into a buffer reused across
-// messages: the returned data is valid until the next call.
-func readMessage(ws *websocket.Conn, buf *[]byte) (int, []byte, error) {
+// messages: the returned data is valid until the next call. A message
+// longer than limit is errTooBig, with the rest of it left unread.
+// (dmxd enforces the limit here rather than with gorilla's SetReadLimit,
+// which writes its close frame from the reader: the connection's writer
+// must stay the only one that writes.)
+func readMessage(ws *websocket.Conn, buf *[]byte, limit int) (int, []byte, error) {
 	kind, r, err := ws.NextReader()
 	if err != nil {
 		return kind, nil, err
@@ -110,6 +117,10 @@ func readMessage(ws *websocket.Conn, buf *[]byte) (int, []byte, error) {
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
+		if len(b) > limit {
+			*buf = nil
+			return kind, nil, errTooBig
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}

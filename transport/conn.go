@@ -146,7 +146,6 @@ func (c *conn) readPump() {
 		lim = rate.NewLimiter(rate.Limit(cfg.ConnRate), 2*cfg.ConnRate)
 	}
 	strikes, strikesSince := 0, time.Time{} // rate_limited refusals in the current window
-	c.ws.SetReadLimit(MaxMessageSize)
 	c.resetReadDeadline()
 	c.ws.SetPongHandler(func(string) error {
 		c.resetReadDeadline()
@@ -175,7 +174,16 @@ func (c *conn) readPump() {
 	}
 	var msgBuf []byte
 	for {
-		kind, data, err := readMessage(c.ws, &msgBuf)
+		kind, data, err := readMessage(c.ws, &msgBuf, MaxMessageSize)
+		if errors.Is(err, errTooBig) {
+			// The actor closes with 1009 after the acks of what was
+			// accepted; the rest of the message and whatever follows is
+			// read and dropped until the client answers the close, so that
+			// it reads the close rather than a reset (RFC 6455 7.1.1).
+			c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.CloseTooBig, Reason: "message over 64 KiB"})
+			c.drain()
+			return
+		}
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -268,6 +276,8 @@ func (c *conn) refused(deliver func(any, int) bool, e *actors.Error) bool {
 
 // drain reads and discards frames until the connection ends, so that the
 // close handshake can complete after the reader stopped taking commands.
+// The writer bounds it: it closes the socket a moment after its close
+// frame whether or not the client answered.
 func (c *conn) drain() {
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {

@@ -44,7 +44,6 @@ func TestTextFramesReadByGorilla(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ws.SetReadLimit(2 * MaxMessageSize)
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for i, w := range want {
 		kind, got, err := ws.ReadMessage()
