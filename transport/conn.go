@@ -31,12 +31,13 @@ type conn struct {
 	win  *window       // commands on their way to the universes
 	// readDeadline is the socket's read deadline; the read pump's own.
 	readDeadline time.Time
-	pid          *actor.PID  // the connection actor, set before the pumps start
+	pid          *actor.PID  // the connection actor, set before start
 	behind       atomic.Bool // a Send found the queue full; Drained is owed
 	pinger       *time.Timer // makes the keepalive ping due
 	log          zerolog.Logger
 
 	mu      sync.Mutex // guards the outbox below
+	started bool       // start was called: the writer may run
 	queue   []any      // messages to write, at most cfg.SendQueue
 	writing bool       // a writer goroutine runs
 	pong    *string    // the payload of the newest ping to answer
@@ -59,14 +60,20 @@ func newConn(ws *websocket.Conn, srv *Server) *conn {
 	return c
 }
 
-// start arms the keepalive; call it once the pumps run.
+// start lets the writer run (what the actor queued while it started, its
+// hello among it, waits until then) and arms the keepalive. The server
+// calls it once the connection is counted in its pumps and c.pid is set.
 func (c *conn) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.pinger = time.AfterFunc(c.srv.cfg.PingPeriod, func() {
 		c.mu.Lock()
 		c.ping = true
 		c.wakeWriter()
 		c.mu.Unlock()
 	})
+	c.started = true
+	c.wakeWriter()
 }
 
 // Release gives n units of credit back to the read pump. It never blocks.
@@ -125,9 +132,10 @@ func (c *conn) answerPing(data string) {
 	c.mu.Unlock()
 }
 
-// wakeWriter starts the writer unless it runs. c.mu must be held.
+// wakeWriter starts the writer unless it runs or the connection has not
+// started. c.mu must be held.
 func (c *conn) wakeWriter() {
-	if !c.writing && !c.dead {
+	if c.started && !c.writing && !c.dead {
 		c.writing = true
 		go c.write()
 	}
