@@ -408,3 +408,37 @@ var errTest = errTestType{}
 type errTestType struct{}
 
 func (errTestType) Error() string { return "test: connection reset" }
+
+// TestCreditComesBack: every command a connection's reader hands over
+// holds its weight in the connection's window until the universe applied
+// it, and a refusal holds one unit until it is answered; all of it comes
+// back through Release, commands on several universes included.
+func TestCreditComesBack(t *testing.T) {
+	e := startEngine(t, Config{Universes: 2})
+	c := connect(t, e)
+	want := 0
+	for i := range 40 {
+		cmd := dmxCmd(1+i%2, chg(uint16(1+i), 9))
+		if i%5 == 0 {
+			cmd = dmxCmd(1+i%2, all(uint8(i))...) // 512 channels: weight 9
+		}
+		want += cmd.Weight()
+		c.send(cmd)
+	}
+	for range 3 {
+		e.Deliver(c.pid, &Refused{Err: &Error{Code: "bad_json", Message: "x"}})
+		want += RefusedWeight
+	}
+	c.apply(t, dmxCmd(2, chg(512, 1))) // waits for its ack: everything before is applied
+	want += dmxCmd(2, chg(512, 1)).Weight()
+	deadline := time.Now().Add(waitTimeout)
+	for c.peer.credit.Load() != int64(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("credit given back: %d units, want %d", c.peer.credit.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if w := dmxCmd(1, all(0)...).Weight(); w != 9 {
+		t.Errorf("a 512-channel command weighs %d, want 9", w)
+	}
+}
