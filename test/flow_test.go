@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,13 +18,20 @@ import (
 // Sizes of the flood test. Before the credit window, 16 clients flooding
 // small commands took dmxd's heap to 1.8 GB in 11 s.
 const (
-	flooders       = 16
-	floodChannels  = 511 // channels 1..511: the probe's 512 stays its own
-	floodIDEvery   = 25  // every 25th flood command carries an id
-	floodProbes    = 20
-	floodMaxTime   = 20 * time.Second // the flood ends by then whatever happens
-	probeAckWait   = 5 * time.Second
-	heapSampleStep = 20 * time.Millisecond
+	flooders      = 16
+	floodChannels = 511 // channels 1..511: the probe's 512 stays its own
+	floodIDEvery  = 25  // every 25th flood command carries an id
+	floodProbes   = 20
+	floodMaxTime  = 20 * time.Second // the flood ends by then whatever happens
+	probeAckWait  = 5 * time.Second
+	// floodAckWait bounds the wait for the flood's last acks once the
+	// flooders stop: what they wrote into the kernel's buffers is still
+	// read and applied first. A liveness bound, not a timing claim.
+	floodAckWait = 30 * time.Second
+	// floodSendBuffer keeps each flooder's kernel send buffer small, so
+	// that what "was sent" is close to what dmxd reads next.
+	floodSendBuffer = 64 << 10
+	heapSampleStep  = 20 * time.Millisecond
 	// floodHeapBound is what dmxd's Go heap may grow by during the flood:
 	// each connection holds at most its window (32 units, 3 commands of
 	// 511 channels, ~2 KB each decoded) and one message being read
@@ -55,6 +63,9 @@ func TestFloodIsBoundedAndFair(t *testing.T) {
 	t.Cleanup(endFlood) // a failed probe ends the test early
 	for i := range flooders {
 		d := dial(t, p)
+		if tc, ok := d.Conn.NetConn().(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(floodSendBuffer)
+		}
 		wg.Go(func() { flood(t, d, i, stop, &sent, &wantAcks, &acks) })
 	}
 
@@ -157,7 +168,7 @@ func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wan
 				lastID <- ids
 				select {
 				case <-read:
-				case <-time.After(probeAckWait):
+				case <-time.After(floodAckWait):
 				}
 			}
 			return
