@@ -208,7 +208,17 @@ func (c *conn) readPump() {
 			c.resetReadDeadline()
 			continue
 		}
+		// A big message from a connection with commands in flight (ahead
+		// of its universe) is bulk work: its decoding waits its turn at
+		// the bulk gate.
+		bulk := len(data) >= bulkMessageSize && c.win.inUse(cfg.Window) > 0
+		if bulk && !c.srv.bulk.enter(c.quit) {
+			break
+		}
 		cmd, bad := DecodeCommand(data, c.srv.eng.Universes())
+		if bulk {
+			c.srv.bulk.leave()
+		}
 		if lim != nil && !lim.Allow() {
 			var id actors.ID
 			if cmd != nil {

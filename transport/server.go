@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,7 @@ type Server struct {
 	readAhead sync.Pool // of *[]byte, bulkReadSize long: see readConn
 	mu        sync.Mutex
 	open      map[*conn]struct{} // connections whose read pump runs
+	bulk      *bulkGate          // decoding of connections ahead of their universes
 	pumps     sync.WaitGroup
 }
 
@@ -109,7 +111,7 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	for _, code := range refusalCodes {
 		cfg.Metrics.CommandsRefused.WithLabelValues(code) // every code shows, at 0
 	}
-	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0) - 1)}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,

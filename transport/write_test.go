@@ -139,3 +139,34 @@ func TestUpdateFramedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBulkGate: at most n decoders hold the gate; the next waits until one
+// leaves, or gives up when told to.
+func TestBulkGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newBulkGate(1)
+		quit := make(chan struct{})
+		if !g.enter(quit) {
+			t.Fatal("enter of an empty gate refused")
+		}
+		entered := make(chan bool, 1)
+		go func() { entered <- g.enter(quit) }()
+		synctest.Wait()
+		select {
+		case <-entered:
+			t.Fatal("a second decoder entered a gate of one")
+		default:
+		}
+		g.leave()
+		synctest.Wait()
+		if ok := <-entered; !ok {
+			t.Fatal("the waiting decoder did not enter after a leave")
+		}
+		go func() { entered <- g.enter(quit) }()
+		synctest.Wait()
+		close(quit)
+		if <-entered {
+			t.Fatal("enter of a full gate returned true after quit")
+		}
+	})
+}
