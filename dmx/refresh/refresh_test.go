@@ -277,24 +277,35 @@ func TestRunReportsAPulledDevice(t *testing.T) {
 	}
 }
 
-// TestStopEndsAStalledWrite: a device that takes no data blocks the
-// frame under way (Busy grows), and Stop still ends Run.
-func TestStopEndsAStalledWrite(t *testing.T) {
+// stalledLoop runs a loop, on a pty that nobody reads, whose first frame
+// is first, until a write is blocked mid-frame (Busy grows). The pty and
+// the loop are freed when the test ends; the channel gets Run's result.
+func stalledLoop(t *testing.T, first dmx.Frame) (*testkit.PTY, *refresh.Loop, <-chan error) {
+	t.Helper()
 	p, err := testkit.NewStalledPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { _ = p.Close() })
 	dev, err := dmx.EnttecPro{Path: p.Path}.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dev.Close()
+	t.Cleanup(func() { _ = dev.Close() })
 	l := newLoop(t, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
-	defer l.Free()
-	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
-	l.Publish(buf, true)
-	done := start(l, dev.Fd())
+	l.Publish(dmx.AppendEnttecFrame(nil, &first), true)
+	// Run's result, then closed: the cleanup can wait for Run whether or
+	// not the test has read it.
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Run(dev.Fd())
+		close(done)
+	}()
+	t.Cleanup(func() {
+		l.Stop()
+		<-done
+		l.Free()
+	})
 	deadline := time.Now().Add(waitTimeout)
 	for l.Busy() < 50*time.Millisecond {
 		if time.Now().After(deadline) {
@@ -302,6 +313,13 @@ func TestStopEndsAStalledWrite(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return p, l, done
+}
+
+// TestStopEndsAStalledWrite: a device that takes no data blocks the
+// frame under way (Busy grows), and Stop still ends Run.
+func TestStopEndsAStalledWrite(t *testing.T) {
+	_, l, done := stalledLoop(t, dmx.Frame{})
 	l.Stop()
 	if err := ended(t, done); err != nil {
 		t.Fatalf("Run after Stop: %v", err)
@@ -341,28 +359,8 @@ func BenchmarkPublish(b *testing.B) {
 // newest frame: the device sees whole label 6 messages only, never half
 // of one followed by another.
 func TestStopMidFrameLeavesWholeMessages(t *testing.T) {
-	p, err := testkit.NewStalledPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	dev, err := dmx.EnttecPro{Path: p.Path}.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	l := newLoop(t, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
-	defer l.Free()
 	old, newest := dmx.Frame{0: 1}, dmx.Frame{0: 2}
-	l.Publish(dmx.AppendEnttecFrame(nil, &old), true)
-	done := start(l, dev.Fd())
-	deadline := time.Now().Add(waitTimeout)
-	for l.Busy() < 50*time.Millisecond {
-		if time.Now().After(deadline) {
-			t.Fatalf("the write never stalled: %+v", l.Stats())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	p, l, done := stalledLoop(t, old)
 	l.Publish(dmx.AppendEnttecFrame(nil, &newest), true)
 	l.Stop()
 	p.Resume() // the device takes data again, within the final frame's wait
