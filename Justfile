@@ -17,8 +17,7 @@ run *ARGS: build
     @echo "dmxd: web desk at http://127.0.0.1:8080/ (with --token SECRET: http://127.0.0.1:8080/?token=SECRET); WebSocket ws://127.0.0.1:8080/ws (Ctrl-C stops)"
     ./{{bin}} --listen 127.0.0.1:8080 {{ARGS}}
 
-# The whole test suite with the race detector (what CI runs). Packages run one at a time (-p 1):
-# the end-to-end, chaos and bench packages measure frame timing and must not starve each other.
+# The whole test suite with the race detector (what CI runs), one package at a time so that the timing tests do not starve each other.
 test: lint
     go test -race -count=1 -p 1 -timeout 15m ./...
 
@@ -42,7 +41,7 @@ bench *ARGS:
 bench-micro:
     go test -run='^$' -bench=. -benchmem ./...
 
-# Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
+# Chaos run against the built dmxd: 5,000 misbehaving desks for 60 s, a flood, a replug and a restart (flags pass through: just chaos -conns 300 -duration 10s -seed 7).
 chaos *ARGS: build
     go run ./test/chaos -bin {{bin}} {{ARGS}}
 

@@ -125,6 +125,15 @@ func Start(cfg Config) (*Engine, error) {
 				uu.blackout = s.Blackout
 			}
 		}
+		// The first frame goes to the refresh loop now, before any actor
+		// runs (the output actor is the loop's producer from then on): the
+		// device gets the restored levels as soon as it opens, however many
+		// desks are queueing at the universe by then.
+		first := *uu.mixer.Levels()
+		if uu.blackout {
+			first = dmx.Frame{}
+		}
+		w.loop.Publish(drv.AppendFrame(nil, &first), true)
 		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
 		if err != nil {
 			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
