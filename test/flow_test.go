@@ -54,7 +54,8 @@ func TestFloodIsBoundedAndFair(t *testing.T) {
 	baseHeap := before["go_memstats_heap_inuse_bytes"]
 
 	stop := make(chan struct{})
-	var sent, wantAcks, acks atomic.Int64
+	var sent atomic.Int64
+	results := make([]floodResult, flooders)
 	var wg sync.WaitGroup
 	endFlood := sync.OnceFunc(func() {
 		close(stop)
@@ -66,7 +67,7 @@ func TestFloodIsBoundedAndFair(t *testing.T) {
 		if tc, ok := d.Conn.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetWriteBuffer(floodSendBuffer)
 		}
-		wg.Go(func() { flood(t, d, i, stop, &sent, &wantAcks, &acks) })
+		wg.Go(func() { results[i] = flood(t, d, i, stop, &sent) })
 	}
 
 	// Sample the heap while the flood runs.
@@ -113,22 +114,39 @@ func TestFloodIsBoundedAndFair(t *testing.T) {
 	<-sampled
 
 	_, after := scrape(t, metrics, "")
-	t.Logf("flood: %d commands sent by %d desks, %d of %d acks; heap %.1f MiB before, peak %.1f MiB; window waits %v",
-		sent.Load(), flooders, acks.Load(), wantAcks.Load(), baseHeap/(1<<20), float64(peak.Load())/(1<<20), after["dmxd_window_waits_total"])
+	var wantAcks, acks, slow int64
+	for _, r := range results {
+		if r.slow {
+			slow++
+			continue
+		}
+		wantAcks += r.ids
+		acks += r.acks
+	}
+	t.Logf("flood: %d commands sent by %d desks (%d closed as too slow to read), %d of %d acks; heap %.1f MiB before, peak %.1f MiB; window waits %v",
+		sent.Load(), flooders, slow, acks, wantAcks, baseHeap/(1<<20), float64(peak.Load())/(1<<20), after["dmxd_window_waits_total"])
 	if floodersStillSending == 0 {
 		t.Fatal("the flooders sent nothing")
 	}
 	if grew := float64(peak.Load()) - baseHeap; grew > floodHeapBound {
 		t.Errorf("heap grew by %.1f MiB during the flood, want at most %d MiB", grew/(1<<20), floodHeapBound>>20)
 	}
-	if acks.Load() != wantAcks.Load() {
-		t.Errorf("flooders got %d acks for %d commands with ids: acknowledged commands lost", acks.Load(), wantAcks.Load())
+	if slow > flooders/2 {
+		t.Errorf("%d of %d flooders were closed as too slow to read: the ack check covered too few", slow, flooders)
+	}
+	if acks != wantAcks {
+		t.Errorf("flooders got %d acks for %d commands with ids: acknowledged commands lost", acks, wantAcks)
 	}
 }
 
-// flood sends full-universe arrays from desk d until stop, then waits for
-// the acks of the commands that carried ids.
-func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wantAcks, acks *atomic.Int64) {
+// floodResult is what one flooder saw: the commands it sent with ids,
+// the acks it read, and whether dmxd closed it as too slow (1013).
+type floodResult struct {
+	ids, acks int64
+	slow      bool
+}
+
+func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent *atomic.Int64) (r floodResult) {
 	levels := make([]string, floodChannels)
 	for ch := range levels {
 		levels[ch] = strconv.Itoa((i + ch) % 256)
@@ -136,17 +154,21 @@ func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wan
 	body := `{"dmx":[` + strings.Join(levels, ",") + `]`
 	plain := []byte(body + `}`)
 	lastID := make(chan int64, 1)
-	var mine atomic.Int64 // acks read, by id order
+	var mine atomic.Int64      // acks read, by id order
+	var closedSlow atomic.Bool // dmxd closed this reader with 1013
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
 		for {
 			_, data, err := d.Conn.ReadMessage()
 			if err != nil {
+				// On a loaded machine this reader can fall more than 5 s
+				// behind, and dmxd closes it as too slow, as the protocol
+				// says (1013): its acks are not counted.
+				closedSlow.Store(websocket.IsCloseError(err, 1013))
 				return
 			}
 			if strings.HasPrefix(string(data), `{"type":"ack"`) {
-				acks.Add(1)
 				n := mine.Add(1)
 				select {
 				case want := <-lastID:
@@ -163,7 +185,6 @@ func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wan
 	for {
 		select {
 		case <-stop:
-			wantAcks.Add(ids)
 			if ids > 0 && mine.Load() < ids {
 				lastID <- ids
 				select {
@@ -171,7 +192,8 @@ func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wan
 				case <-time.After(floodAckWait):
 				}
 			}
-			return
+			r.ids, r.acks, r.slow = ids, mine.Load(), closedSlow.Load()
+			return r
 		default:
 		}
 		msg := plain
@@ -181,9 +203,15 @@ func flood(t *testing.T, d *testkit.Desk, i int, stop <-chan struct{}, sent, wan
 		}
 		_ = d.Conn.SetWriteDeadline(time.Now().Add(floodMaxTime))
 		if err := d.Conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-			t.Errorf("flooder %d: %v", i, err)
-			wantAcks.Add(ids)
-			return
+			select { // a broken connection ends the reader too
+			case <-read:
+			case <-time.After(floodAckWait):
+			}
+			r.ids, r.acks, r.slow = ids, mine.Load(), closedSlow.Load()
+			if !r.slow {
+				t.Errorf("flooder %d: %v", i, err)
+			}
+			return r
 		}
 		n++
 		sent.Add(1)

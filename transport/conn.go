@@ -184,12 +184,14 @@ func (c *conn) readPump() {
 	for {
 		kind, data, err := readMessage(c.ws, &msgBuf, MaxMessageSize)
 		if errors.Is(err, errTooBig) {
-			// The actor closes with 1009 after the acks of what was
-			// accepted; the rest of the message and whatever follows is
-			// read and dropped until the client answers the close, so that
-			// it reads the close rather than a reset (RFC 6455 7.1.1).
-			c.srv.eng.Deliver(pid, &actors.CloseConn{Code: actors.CloseTooBig, Reason: "message over 64 KiB"})
+			// Close with 1009 at once (what is queued goes out first),
+			// then read and drop the rest of the message and whatever
+			// follows until the client answers the close, so that it
+			// reads the close rather than a reset (RFC 6455 7.1.1). The
+			// actor hears of it when the connection has ended.
+			c.Close(actors.CloseTooBig, "message over 64 KiB")
 			c.drain()
+			c.srv.eng.Deliver(pid, &actors.Failed{Err: errTooBig})
 			return
 		}
 		if err != nil {
