@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,6 +63,7 @@ type Engine struct {
 	universes []*actor.PID
 	outputs   []*actor.PID
 	writers   []*writer
+	closing   atomic.Bool // CloseConnections began: no new connections
 }
 
 // Start validates cfg and spawns the universes and their outputs.
@@ -182,13 +184,24 @@ func (e *Engine) Universes() int { return e.cfg.Universes }
 
 // Connect spawns the connection actor of a new client and returns its PID.
 // Its *actor.Started sends the hello and subscribes it to every universe.
+// It returns ErrClosing once CloseConnections has begun (a WebSocket
+// upgraded while dmxd shuts down).
 func (e *Engine) Connect(p Peer) (*actor.PID, error) {
+	if e.closing.Load() {
+		return nil, ErrClosing
+	}
 	res, err := e.sys.Root.RequestFuture(e.lobby, &join{peer: p}, requestTimeout).Result()
 	if err != nil {
+		if e.closing.Load() {
+			return nil, ErrClosing
+		}
 		return nil, fmt.Errorf("spawn connection: %w", err)
 	}
 	return res.(*actor.PID), nil
 }
+
+// ErrClosing is Connect's answer while the engine closes its connections.
+var ErrClosing = errors.New("shutting down")
 
 // Deliver sends a lifecycle message (Received, Refused, Closed, Failed) to
 // a connection actor. It never blocks.
@@ -225,6 +238,7 @@ func (e *Engine) Snapshots() ([]dmx.UniverseState, error) {
 // dropped with what it did not read. It returns when the actors have
 // stopped, or ErrDeadline a moment after the deadline if some have not.
 func (e *Engine) CloseConnections(code int, reason string, deadline time.Time) error {
+	e.closing.Store(true)
 	wait := time.Until(deadline) + closeMargin
 	if _, err := e.sys.Root.RequestFuture(e.lobby, &closeAll{code: code, reason: reason, deadline: deadline}, wait).Result(); err != nil {
 		if errors.Is(err, actor.ErrTimeout) {

@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -233,9 +234,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := newConn(ws, s)
 	pid, err := s.eng.Connect(c)
 	if err != nil {
-		s.cfg.Log.Error().Err(err).Msg("connect")
+		code, reason := actors.CloseInternal, "server busy"
+		if errors.Is(err, actors.ErrClosing) {
+			// Upgraded while dmxd shuts down: goodbye, as to every desk.
+			code, reason = actors.CloseGoingAway, "server shutting down"
+		} else {
+			s.cfg.Log.Error().Err(err).Msg("connect")
+		}
 		_ = ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(actors.CloseInternal, "server busy"), time.Now().Add(time.Second))
+			websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = ws.Close()
 		s.conns.Add(-1)
 		return
