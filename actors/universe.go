@@ -87,9 +87,9 @@ type universeActor struct {
 	batching  bool          // an endBatch is queued
 	replies   map[string]*applied
 	order     []*actor.PID // the connections of the batch, in arrival order
-	timer     *time.Timer  // the armed tick, nil when none is
+	timer     *time.Timer  // sends the tick; made once in Started, reset for each tick
+	armed     bool         // a tick is due
 	nextTick  time.Time    // when the armed tick is due
-	fire      func()       // sends the tick (set in Started)
 	onChange  func()       // called when levels or blackout change (persistence)
 }
 
@@ -121,11 +121,10 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
-		u.fire = func() { root.Send(self, tickMsg) }
+		u.timer = time.AfterFunc(time.Hour, func() { root.Send(self, tickMsg) })
+		u.timer.Stop()
 	case *actor.Stopping:
-		if u.timer != nil {
-			u.timer.Stop()
-		}
+		u.timer.Stop()
 	case *apply:
 		u.apply(ctx, m)
 	case *endBatch:
@@ -247,7 +246,7 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 // tick steps fades (each step is a frame) and sends an update that the
 // pace held back.
 func (u *universeActor) tick(ctx actor.Context) {
-	u.timer = nil
+	u.armed = false
 	if u.mixer.Fading() {
 		u.mixer.Step(time.Now())
 		u.dirty = true
@@ -264,7 +263,7 @@ func (u *universeActor) tick(ctx actor.Context) {
 // period after the previous tick (an absolute schedule, so fade steps do
 // not drift), or one period from now.
 func (u *universeActor) armTick() {
-	if u.timer != nil || (!u.mixer.Fading() && !u.mixer.Changed()) {
+	if u.armed || (!u.mixer.Fading() && !u.mixer.Changed()) {
 		return
 	}
 	now := time.Now()
@@ -273,7 +272,8 @@ func (u *universeActor) armTick() {
 		next = now.Add(u.period)
 	}
 	u.nextTick = next
-	u.timer = time.AfterFunc(next.Sub(now), u.fire)
+	u.armed = true
+	u.timer.Reset(next.Sub(now))
 }
 
 // publish hands the levels to the output when they changed since the last
