@@ -176,10 +176,21 @@ func (s *Server) authorized(r *http.Request) bool {
 		return true
 	}
 	got := r.URL.Query().Get("token")
-	if h := r.Header.Get("Authorization"); got == "" && strings.HasPrefix(h, "Bearer ") {
-		got = strings.TrimPrefix(h, "Bearer ")
+	if got == "" {
+		got = bearerToken(r.Header.Get("Authorization"))
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme, or "". The scheme is case-insensitive and one or more spaces
+// separate it from the token (RFC 7235 section 2.1, RFC 6750 section 2.1).
+func bearerToken(h string) string {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimLeft(token, " ")
 }
 
 // requireToken answers 401 to requests without the token.

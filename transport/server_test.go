@@ -1,0 +1,71 @@
+package transport
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx"
+)
+
+// startServer runs a Server for a real engine behind a real socket on
+// 127.0.0.1 (httptest); both are stopped when the test ends.
+func startServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	eng, err := actors.Start(actors.Config{Universes: 1, Rate: 44, Merge: dmx.LTP, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(eng, cfg)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+		srv.WaitPumps(5 * time.Second)
+		_ = eng.Stop()
+	})
+	return srv, hs
+}
+
+// TestBearerScheme: the token may come as Authorization: Bearer in any
+// case (the scheme is case-insensitive, RFC 7235 section 2.1); other
+// schemes and malformed headers get 401.
+func TestBearerScheme(t *testing.T) {
+	_, hs := startServer(t, Config{Token: "s3cret"})
+	for _, tc := range []struct {
+		header string
+		status int
+	}{
+		{"Bearer s3cret", 200},
+		{"bearer s3cret", 200},
+		{"BEARER s3cret", 200},
+		{"bEaReR s3cret", 200},
+		{"Bearer   s3cret", 200},
+		{"Bearer nope", 401},
+		{"Basic s3cret", 401},
+		{"Bearers3cret", 401},
+		{"Bearer", 401},
+		{"s3cret", 401},
+		{"", 401},
+	} {
+		req, err := http.NewRequest("GET", hs.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("Authorization %q: %d, want %d", tc.header, resp.StatusCode, tc.status)
+		}
+	}
+}
