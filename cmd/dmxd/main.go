@@ -51,13 +51,25 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error().Err(err).Msg("dmxd failed")
 		return 1
 	}
 	return 0
+}
+
+// stopSignals are the signals that make dmxd shut down gracefully:
+// SIGINT, SIGTERM and SIGHUP (the terminal or ssh session that started
+// dmxd went away; dmxd has no configuration to reload). A SIGHUP that was
+// ignored when dmxd started (nohup) stays ignored.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 func newLogger(cfg config, w io.Writer) zerolog.Logger {
@@ -121,7 +133,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		log.Info().Msg("shutting down")
+		log.Info().Str("reason", context.Cause(ctx).Error()).Msg("shutting down")
 	case serveErr = <-served:
 	}
 	deadline := time.Now().Add(connsDeadline)

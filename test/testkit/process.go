@@ -60,6 +60,14 @@ type Process struct {
 // Start runs bin with args (plus --listen 127.0.0.1:0 and JSON logs unless
 // args set them) and waits until it listens.
 func Start(bin string, args ...string) (*Process, error) {
+	return StartUnder("", bin, args...)
+}
+
+// StartUnder is Start with bin run by sh after the shell commands setup
+// (for example "ulimit -n 200", or a trap that ignores HUP): sh then
+// execs bin, so dmxd inherits what setup changed (limits, ignored
+// signals) and Pid is dmxd's. An empty setup runs bin directly.
+func StartUnder(setup, bin string, args ...string) (*Process, error) {
 	joined := strings.Join(args, " ")
 	if !strings.Contains(joined, "--listen") {
 		args = append(args, "--listen", "127.0.0.1:0")
@@ -68,6 +76,9 @@ func Start(bin string, args ...string) (*Process, error) {
 		args = append(args, "--log-format", "json")
 	}
 	cmd := exec.Command(bin, args...)
+	if setup != "" {
+		cmd = exec.Command("sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "DMXD_TOKEN=", "DMXD_OUTPUT=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
