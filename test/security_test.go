@@ -1,6 +1,7 @@
 package test
 
 import (
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -214,4 +215,78 @@ func TestPacedFloodIsClosed(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDNSRebindingIsRefused: a page on a site whose name was made to
+// resolve to dmxd's address sends that name as Host and, from the same
+// name, as Origin; without --token it passed the same-host origin check.
+// Every path answers it 421, while the IP address and localhost work.
+func TestDNSRebindingIsRefused(t *testing.T) {
+	p := startDMXD(t)
+	_, port, err := net.SplitHostPort(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "evil.example:" + port
+	rebound := http.Header{"Host": {evil}, "Origin": {"http://" + evil}}
+	if d, resp, err := testkit.Dial(p.WSURL("/ws"), rebound); err == nil || resp == nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		if d != nil {
+			d.Close()
+		}
+		t.Errorf("WebSocket with Host %s: %v, want 421", evil, err)
+	}
+	for _, path := range []string{"/", "/healthz", "/metrics"} {
+		if got := getWithHost(t, p.URL(path), evil); got != http.StatusMisdirectedRequest {
+			t.Errorf("GET %s with Host %s: %d, want 421", path, evil, got)
+		}
+	}
+	for _, host := range []string{p.Addr, "localhost:" + port, "[::1]:" + port} {
+		if got := getWithHost(t, p.URL("/healthz"), host); got != http.StatusOK {
+			t.Errorf("GET /healthz with Host %s: %d, want 200", host, got)
+		}
+	}
+	d, _, err := testkit.Dial(p.WSURL("/ws"), http.Header{"Host": {"localhost:" + port}, "Origin": {"http://localhost:" + port}})
+	if err != nil {
+		t.Fatalf("WebSocket from a localhost page: %v", err)
+	}
+	d.Close()
+}
+
+// TestAllowHosts: a name given with --allow-hosts (a LAN name of the dmxd
+// machine) is served, from a page of that name too.
+func TestAllowHosts(t *testing.T) {
+	p := startDMXD(t, "--allow-hosts", "dmxd.lan")
+	_, port, err := net.SplitHostPort(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "DMXD.lan:" + port
+	if got := getWithHost(t, p.URL("/"), host); got != http.StatusOK {
+		t.Errorf("GET / with Host %s: %d, want 200", host, got)
+	}
+	d, _, err := testkit.Dial(p.WSURL("/ws"), http.Header{"Host": {host}, "Origin": {"http://" + host}})
+	if err != nil {
+		t.Fatalf("WebSocket from a page of an allowed name: %v", err)
+	}
+	d.Close()
+	if got := getWithHost(t, p.URL("/"), "other.lan:"+port); got != http.StatusMisdirectedRequest {
+		t.Errorf("GET / with a name not allowed: %d, want 421", got)
+	}
+}
+
+// getWithHost sends GET url with the Host header host and returns the
+// status.
+func getWithHost(t *testing.T, url, host string) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

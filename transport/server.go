@@ -4,9 +4,13 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +54,10 @@ type Config struct {
 	Token string
 	// Origins are the allowed browser origins; empty means same host only.
 	Origins []string
+	// AllowedHosts are the host names (without port) that requests may
+	// name in their Host header besides IP literals and localhost (see
+	// hostAllowed); compared case-insensitively.
+	AllowedHosts []string
 	// MaxConns caps concurrent WebSocket connections (503 beyond).
 	MaxConns int
 	// ConnRate is the commands per second one connection may send (bursts
@@ -112,6 +120,11 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	for _, code := range refusalCodes {
 		cfg.Metrics.CommandsRefused.WithLabelValues(code) // every code shows, at 0
 	}
+	hosts := make([]string, 0, len(cfg.AllowedHosts))
+	for _, h := range cfg.AllowedHosts {
+		hosts = append(hosts, strings.TrimSuffix(strings.ToLower(h), "."))
+	}
+	cfg.AllowedHosts = hosts
 	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0) - 1)}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
@@ -125,7 +138,8 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	return s
 }
 
-// Handler returns the HTTP handler of every path.
+// Handler returns the HTTP handler of every path. A request whose Host is
+// not allowed (see hostAllowed) gets 421 on every path.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
@@ -139,7 +153,47 @@ func (s *Server) Handler() http.Handler {
 			_, _ = w.Write([]byte("dmxd: connect a desk to /ws\n"))
 		})
 	}
-	return mux
+	return s.requireHost(mux)
+}
+
+// requireHost answers 421 Misdirected Request to requests whose Host is
+// not allowed, before anything else: the desk page, /healthz and
+// /metrics can be read by a rebinding page as well as /ws can be opened.
+func (s *Server) requireHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			s.cfg.Log.Debug().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("request for a host not allowed")
+			http.Error(w, fmt.Sprintf("dmxd: host %q is not allowed (DNS rebinding protection): "+
+				"use dmxd's IP address or start it with --allow-hosts NAME", r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether host, a request's Host header, names dmxd
+// in a way a DNS rebinding attack cannot: an IP literal (v4 or v6, with
+// or without port), localhost or a name under .localhost (RFC 6761:
+// browsers resolve them to the loopback address without asking DNS), or
+// a name of AllowedHosts. A page whose own name was made to resolve to
+// dmxd's address sends that name: without this check it would pass the
+// same-host origin check, and could read what dmxd answers. An empty Host
+// (HTTP/1.0, which no browser sends) is allowed.
+func (s *Server) hostAllowed(host string) bool {
+	if host == "" {
+		return true
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	if _, err := netip.ParseAddr(name); err == nil {
+		return true
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	return name == "localhost" || strings.HasSuffix(name, ".localhost") ||
+		slices.Contains(s.cfg.AllowedHosts, name)
 }
 
 // Connections returns how many WebSocket connections are open.

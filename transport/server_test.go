@@ -69,3 +69,55 @@ func TestBearerScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestHostCheck: every path answers 421 to a Host that is neither an IP
+// literal, localhost, a name under .localhost nor an allowed name (a DNS
+// rebinding page sends its own name), before the token is looked at.
+func TestHostCheck(t *testing.T) {
+	_, hs := startServer(t, Config{AllowedHosts: []string{"Desk.LAN."}})
+	for _, tc := range []struct {
+		host   string
+		status int
+	}{
+		{"127.0.0.1", 200},
+		{"127.0.0.1:8080", 200},
+		{"10.0.0.7:80", 200},
+		{"[::1]:8080", 200},
+		{"[::1]", 200},
+		{"[fe80::1%25eth0]:8080", 200},
+		{"localhost", 200},
+		{"LOCALHOST:8080", 200},
+		{"localhost.:8080", 200},
+		{"desk.localhost:8080", 200},
+		{"desk.lan:8080", 200},
+		{"DESK.LAN", 200},
+		{"desk.lan.", 200},
+		{"evil.example:8080", 421},
+		{"evil.example", 421},
+		{"localhost.evil.example", 421},
+		{"127.0.0.1.evil.example", 421},
+		{"desk.lan.evil.example", 421},
+		{"xdesk.lan", 421},
+		{"notlocalhost", 421},
+	} {
+		for _, path := range []string{"/", "/healthz", "/metrics", "/ws"} {
+			req, err := http.NewRequest("GET", hs.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tc.host
+			resp, err := hs.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := tc.status
+			if path == "/ws" && want == 200 {
+				want = 400 // allowed, but not a WebSocket handshake
+			}
+			if resp.StatusCode != want {
+				t.Errorf("GET %s with Host %q: %d, want %d", path, tc.host, resp.StatusCode, want)
+			}
+		}
+	}
+}

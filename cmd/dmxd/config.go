@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rs/zerolog"
 
@@ -29,6 +32,7 @@ type config struct {
 	state     string
 	token     string
 	origins   []string
+	hosts     []string // --allow-hosts, and the host name of --listen
 	maxConns  int
 	connRate  int
 	ping      time.Duration
@@ -43,6 +47,34 @@ func (o *outputList) String() string { return strings.Join(*o, ",") }
 func (o *outputList) Set(v string) error {
 	*o = append(*o, v)
 	return nil
+}
+
+// hostList collects repeated --allow-hosts flags, each a list separated
+// by commas or spaces.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error {
+	*h = append(*h, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
+	return nil
+}
+
+// validHostName reports whether name is a host name as --allow-hosts
+// takes it: labels of letters, digits, '-' and '_' separated by dots (a
+// trailing dot allowed), no scheme, port or wildcard.
+func validHostName(name string) bool {
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	for _, l := range labels {
+		if l == "" {
+			return false
+		}
+		for _, r := range l {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // envName maps a flag name to its environment variable: rate -> DMXD_RATE.
@@ -67,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		outputs   outputList
 		merge     string
 		origins   string
+		hosts     hostList
 		logLevel  string
 		logFormat string
 		c         config
@@ -79,6 +112,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.state, "state", "", "state file to persist levels in")
 	fs.StringVar(&c.token, "token", "", "secret every WebSocket and API request must carry")
 	fs.StringVar(&origins, "origins", "", "comma-separated allowed Origin values")
+	fs.Var(&hosts, "allow-hosts", "host names (comma-separated, repeatable) requests may name besides IP addresses and localhost")
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
 	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
@@ -86,7 +120,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--max-conns N] [--conn-rate N] [--ping-interval D] [--log-level L] [--log-format F]")
+			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--allow-hosts LIST] [--max-conns N] [--conn-rate N] [--ping-interval D] [--log-level L] [--log-format F]")
 		}
 		// The flag package quotes no names: "--a\nb" must not become two lines.
 		return c, errors.New(strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error()))
@@ -167,6 +201,18 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.origins = append(c.origins, o)
+		}
+	}
+	for _, h := range hosts {
+		if !validHostName(h) {
+			return c, fmt.Errorf("--allow-hosts %q: want host names without scheme, port or wildcard (IP addresses and localhost are always allowed)", h)
+		}
+	}
+	c.hosts = hosts
+	// A name dmxd was told to listen on is the operator's, not a page's.
+	if h, _, _ := net.SplitHostPort(c.listen); validHostName(h) && !slices.Contains(c.hosts, h) {
+		if _, err := netip.ParseAddr(h); err != nil {
+			c.hosts = append(c.hosts, h)
 		}
 	}
 	lvl, err := zerolog.ParseLevel(logLevel)

@@ -92,6 +92,26 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("origins %q", c.origins)
 			}
 		}},
+		{"allow-hosts list and repeated", []string{"--allow-hosts", " Desk.LAN ,dmxd.local.,,", "--allow-hosts", "stage-1"}, nil, func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c.hosts, []string{"Desk.LAN", "dmxd.local.", "stage-1"}) {
+				t.Errorf("hosts %q", c.hosts)
+			}
+		}},
+		{"allow-hosts env separated by spaces", nil, map[string]string{"DMXD_ALLOW_HOSTS": " a.lan  b.lan "}, func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c.hosts, []string{"a.lan", "b.lan"}) {
+				t.Errorf("hosts %q", c.hosts)
+			}
+		}},
+		{"listen on a name allows it", []string{"--listen", "dmxd.lan:0", "--allow-hosts", "x.lan"}, nil, func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c.hosts, []string{"x.lan", "dmxd.lan"}) {
+				t.Errorf("hosts %q", c.hosts)
+			}
+		}},
+		{"listen on an address allows no name", []string{"--listen", "[::1]:0"}, nil, func(t *testing.T, c config) {
+			if c.hosts != nil {
+				t.Errorf("hosts %q", c.hosts)
+			}
+		}},
 		{"limits", []string{"--max-conns", "1", "--conn-rate", "0"}, nil, func(t *testing.T, c config) {
 			if c.maxConns != 1 || c.connRate != 0 {
 				t.Errorf("max-conns %d conn-rate %d", c.maxConns, c.connRate)
@@ -110,12 +130,12 @@ func TestParseConfig(t *testing.T) {
 		{"env for every flag", nil, map[string]string{
 			"DMXD_LISTEN": ":9000", "DMXD_UNIVERSES": "2", "DMXD_OUTPUT": "1=null,2=enttec-pro:/dev/ttyUSB0",
 			"DMXD_RATE": "30", "DMXD_MERGE": "htp", "DMXD_STATE": "/tmp/s", "DMXD_TOKEN": "t",
-			"DMXD_ORIGINS": "http://x", "DMXD_MAX_CONNS": "5", "DMXD_CONN_RATE": "7",
+			"DMXD_ORIGINS": "http://x", "DMXD_ALLOW_HOSTS": "a.lan,b.lan", "DMXD_MAX_CONNS": "5", "DMXD_CONN_RATE": "7",
 			"DMXD_LOG_LEVEL": "error", "DMXD_LOG_FORMAT": "json", "DMXD_PING_INTERVAL": "2s",
 		}, func(t *testing.T, c config) {
 			want := config{
 				listen: ":9000", universes: 2, rate: 30, merge: dmx.HTP, state: "/tmp/s", token: "t",
-				origins: []string{"http://x"}, maxConns: 5, connRate: 7, ping: 2 * time.Second,
+				origins: []string{"http://x"}, hosts: []string{"a.lan", "b.lan"}, maxConns: 5, connRate: 7, ping: 2 * time.Second,
 				logLevel: zerolog.ErrorLevel, logFormat: "json",
 			}
 			if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:", 2: "enttec-pro:/dev/ttyUSB0"}) {
@@ -196,6 +216,12 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"rate fraction", []string{"--rate", "4.5"}, nil, "rate"},
 		{"merge", []string{"--merge", "max"}, nil, "--merge"},
 		{"max-conns 0", []string{"--max-conns", "0"}, nil, "--max-conns"},
+		{"allow-hosts with scheme", []string{"--allow-hosts", "http://desk.lan"}, nil, `--allow-hosts "http://desk.lan"`},
+		{"allow-hosts with port", []string{"--allow-hosts", "desk.lan:8080"}, nil, `--allow-hosts "desk.lan:8080"`},
+		{"allow-hosts wildcard", []string{"--allow-hosts", "*.lan"}, nil, `--allow-hosts "*.lan"`},
+		{"allow-hosts empty label", []string{"--allow-hosts", "a..lan"}, nil, `--allow-hosts "a..lan"`},
+		{"allow-hosts leading dot", []string{"--allow-hosts", ".lan"}, nil, `--allow-hosts ".lan"`},
+		{"allow-hosts env", nil, map[string]string{"DMXD_ALLOW_HOSTS": "a.lan,b/c"}, `--allow-hosts "b/c"`},
 		{"conn-rate negative", []string{"--conn-rate", "-1"}, nil, "--conn-rate"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"log level empty", []string{"--log-level", ""}, nil, "--log-level"},
@@ -265,6 +291,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if len(c.outputs) == 0 {
 			t.Fatalf("no outputs")
+		}
+		for _, h := range c.hosts {
+			if !validHostName(h) {
+				t.Fatalf("accepted host %q", h)
+			}
 		}
 		for u := range c.outputs {
 			if u < 1 || u > c.universes {

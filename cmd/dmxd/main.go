@@ -112,15 +112,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	srv := transport.NewServer(eng, transport.Config{
-		Token:      cfg.token,
-		Origins:    cfg.origins,
-		MaxConns:   cfg.maxConns,
-		ConnRate:   cfg.connRate,
-		PingPeriod: cfg.ping,
-		PongWait:   2 * cfg.ping,
-		Desk:       desk.Handler(),
-		Log:        log,
-		Metrics:    mets,
+		Token:        cfg.token,
+		Origins:      cfg.origins,
+		AllowedHosts: cfg.hosts,
+		MaxConns:     cfg.maxConns,
+		ConnRate:     cfg.connRate,
+		PingPeriod:   cfg.ping,
+		PongWait:     2 * cfg.ping,
+		Desk:         desk.Handler(),
+		Log:          log,
+		Metrics:      mets,
 	})
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	addr := ln.Addr().String()
