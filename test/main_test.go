@@ -34,7 +34,14 @@ func TestMain(m *testing.M) {
 // checking that it exits 0.
 func startDMXD(t *testing.T, args ...string) *testkit.Process {
 	t.Helper()
-	p, err := testkit.Start(binary, args...)
+	return startDMXDUnder(t, "", args...)
+}
+
+// startDMXDUnder is startDMXD with dmxd run after the shell commands
+// setup (see testkit.StartUnder).
+func startDMXDUnder(t *testing.T, setup string, args ...string) *testkit.Process {
+	t.Helper()
+	p, err := testkit.StartUnder(setup, binary, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,11 @@ func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	rc := &readConn{Conn: nc, pool: h.pool}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	tcp := nc
+	if lc, ok := nc.(*limitedConn); ok {
+		tcp = lc.Conn // the socket under the Listener's slot
+	}
+	if tc, ok := tcp.(*net.TCPConn); ok {
 		// A bounded kernel buffer: a desk that stops reading is noticed
 		// (its queue fills) within seconds, not after megabytes.
 		_ = tc.SetWriteBuffer(SocketSendBuffer)

@@ -46,6 +46,21 @@ const (
 	closeGrace        = time.Second
 	// SocketSendBuffer is the kernel send buffer of each WebSocket.
 	SocketSendBuffer = 64 << 10
+	// DefaultReadHeaderTimeout bounds reading a request's headers,
+	// DefaultRequestTimeout reading the rest of a plain HTTP request and
+	// writing its answer, and DefaultIdleTimeout how long a keep-alive
+	// connection may wait for its next request. None applies to a
+	// WebSocket: it leaves the HTTP server when it is upgraded, gorilla
+	// clears the deadlines the server set, and its read pump and writer set
+	// their own.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultRequestTimeout    = 30 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
+	// HTTPConnMargin is how many connections beyond MaxConns dmxd accepts
+	// at once (see Listener): plain HTTP requests (the desk page,
+	// /healthz, /metrics), keep-alive connections, and WebSocket requests
+	// answered 503 because MaxConns are open.
+	HTTPConnMargin = 64
 )
 
 // Config is the HTTP side of dmxd.
@@ -71,6 +86,11 @@ type Config struct {
 	PingPeriod time.Duration
 	PongWait   time.Duration
 	WriteWait  time.Duration
+	// ReadHeaderTimeout, RequestTimeout and IdleTimeout are the timeouts
+	// of plain HTTP; they default to the Default* constants when zero.
+	ReadHeaderTimeout time.Duration
+	RequestTimeout    time.Duration
+	IdleTimeout       time.Duration
 	// Desk serves GET /; nil serves a short text page.
 	Desk http.Handler
 	Log  zerolog.Logger
@@ -113,6 +133,15 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	}
 	if cfg.WriteWait <= 0 {
 		cfg.WriteWait = DefaultWriteWait
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
@@ -194,6 +223,21 @@ func (s *Server) hostAllowed(host string) bool {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	return name == "localhost" || strings.HasSuffix(name, ".localhost") ||
 		slices.Contains(s.cfg.AllowedHosts, name)
+}
+
+// HTTPServer returns the http.Server that serves Handler on ln: with the
+// timeouts of plain HTTP, ln told which connections are idle, and the
+// server's own errors logged through zerolog.
+func (s *Server) HTTPServer(ln *Listener) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.RequestTimeout,
+		WriteTimeout:      s.cfg.RequestTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ConnState:         ln.ConnState,
+		ErrorLog:          newErrorLog(s.cfg.Log),
+	}
 }
 
 // Connections returns how many WebSocket connections are open.

@@ -16,19 +16,31 @@ import (
 // 127.0.0.1 (httptest); both are stopped when the test ends.
 func startServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
+	srv, eng := newServer(t, cfg)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		closeServer(srv, eng)
+	})
+	return srv, hs
+}
+
+// newServer returns a Server for a real engine of one universe.
+func newServer(t *testing.T, cfg Config) (*Server, *actors.Engine) {
+	t.Helper()
 	eng, err := actors.Start(actors.Config{Universes: 1, Rate: 44, Merge: dmx.LTP, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(eng, cfg)
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
-		srv.WaitPumps(5 * time.Second)
-		_ = eng.Stop()
-	})
-	return srv, hs
+	return NewServer(eng, cfg), eng
+}
+
+// closeServer closes the connections of srv and stops eng, as dmxd does
+// at shutdown.
+func closeServer(srv *Server, eng *actors.Engine) {
+	_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+	srv.WaitPumps(5 * time.Second)
+	_ = eng.Stop()
 }
 
 // TestBearerScheme: the token may come as Authorization: Bearer in any

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/dmx"
+	"github.com/dmxd/dmxd/transport"
 )
 
 // env is a getenv over a fixed map.
@@ -321,6 +323,32 @@ func TestRunBadCommandLine(t *testing.T) {
 		out := stderr.String()
 		if !strings.HasPrefix(out, "dmxd: ") || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
 			t.Errorf("run(%q) wrote %q, want one line", args, out)
+		}
+	}
+}
+
+// TestConnLimit: dmxd accepts --max-conns plus the plain-HTTP margin at
+// once, but keeps fdReserve descriptors and one per output device out of
+// the open-files limit.
+func TestConnLimit(t *testing.T) {
+	for _, tc := range []struct {
+		maxConns int
+		nofile   uint64
+		outputs  int
+		want     int
+	}{
+		{10000, 1 << 20, 1, 10000 + transport.HTTPConnMargin},
+		{10000, math.MaxUint64, 1, 10000 + transport.HTTPConnMargin},
+		{2, 1024, 1, 2 + transport.HTTPConnMargin},
+		{10000, 200, 1, 200 - fdReserve - 1},
+		{10000, 200, 4, 200 - fdReserve - 4},
+		{100, 100 + transport.HTTPConnMargin + fdReserve + 1, 1, 100 + transport.HTTPConnMargin},
+		{100, 100 + transport.HTTPConnMargin + fdReserve, 1, 100 + transport.HTTPConnMargin - 1},
+		{10000, 10, 1, 1},
+		{10000, 0, 1, 1},
+	} {
+		if got := connLimit(tc.maxConns, tc.nofile, tc.outputs); got != tc.want {
+			t.Errorf("connLimit(%d, %d, %d) = %d, want %d", tc.maxConns, tc.nofile, tc.outputs, got, tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,36 @@ const (
 	connsDeadline = 3 * time.Second
 	pumpWait      = 250 * time.Millisecond
 )
+
+// fdReserve is how many file descriptors dmxd keeps for itself besides
+// its connections and one per output device: standard streams, the
+// listener, the poller, the state file and its directory while a save
+// runs, the /proc files the metrics read.
+const fdReserve = 32
+
+// connLimit is how many connections dmxd accepts at once:
+// --max-conns WebSockets plus transport.HTTPConnMargin for plain HTTP, but
+// no more than the open-files limit nofile leaves after fdReserve and the
+// output devices, so that a crowd of clients cannot keep dmxd from
+// opening a device or the state file; at least 1.
+func connLimit(maxConns int, nofile uint64, outputs int) int {
+	want := maxConns + transport.HTTPConnMargin
+	reserve := uint64(fdReserve + outputs)
+	if nofile < reserve+uint64(want) {
+		return int(max(nofile, reserve+1) - reserve)
+	}
+	return want
+}
+
+// openFilesLimit returns the open-files limit (RLIMIT_NOFILE), which Go
+// raised to the hard limit at start; unlimited when it cannot be read.
+func openFilesLimit() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return math.MaxUint64
+	}
+	return rl.Cur
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
@@ -123,13 +154,20 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		Log:          log,
 		Metrics:      mets,
 	})
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	nofile := openFilesLimit()
+	limited := transport.NewListener(ln, connLimit(cfg.maxConns, nofile, len(cfg.outputs)), log)
+	if limited.Limit() < cfg.maxConns+transport.HTTPConnMargin {
+		log.Warn().Uint64("open_files", nofile).Int("conn_limit", limited.Limit()).Int("max_conns", cfg.maxConns).
+			Msg("the open-files limit allows fewer connections than --max-conns: raise it (ulimit -n, LimitNOFILE=)")
+	}
+	httpSrv := srv.HTTPServer(limited)
 	addr := ln.Addr().String()
 	log.Info().Str("listen", addr).Int("universes", cfg.universes).Int("rate", cfg.rate).
-		Str("merge", cfg.merge.String()).Str("desk", "http://"+addr+"/").Str("ws", "ws://"+addr+"/ws").
+		Str("merge", cfg.merge.String()).Int("conn_limit", limited.Limit()).
+		Str("desk", "http://"+addr+"/").Str("ws", "ws://"+addr+"/ws").
 		Msg("dmxd listening")
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
+	go func() { served <- httpSrv.Serve(limited) }()
 
 	var serveErr error
 	select {
