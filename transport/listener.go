@@ -29,12 +29,13 @@ const (
 // dmxd's open files.
 //
 // With every slot taken, Accept closes the keep-alive connection that has
-// been idle longest and takes its slot (an HTTP client sends its request
-// again on a new connection when the server closed an idle one, RFC 9112
-// section 9.3.1). With none idle it waits until a connection closes or
-// goes idle, without accepting: new clients wait in the kernel's listen
-// backlog, as with nginx's worker_connections or HAProxy's maxconn, and
-// are served in turn rather than refused.
+// been idle longest and takes its slot, as nginx drains its idle
+// keep-alive connections when it runs out (an HTTP client sends its
+// request again on a new connection when the server closed an idle one,
+// RFC 9112 section 9.3.1). With none idle it waits until a connection
+// closes or goes idle, without accepting: new clients wait in the kernel's
+// listen backlog, as at HAProxy's maxconn or with x/net's
+// netutil.LimitListener, and are served in turn rather than refused.
 //
 // An accept that fails for want of file descriptors or kernel memory
 // (EMFILE, ENFILE, ENOBUFS, ENOMEM) closes the longest-idle keep-alive

@@ -202,9 +202,9 @@ func (s *Server) requireHost(h http.Handler) http.Handler {
 
 // hostAllowed reports whether host, a request's Host header, names dmxd
 // in a way a DNS rebinding attack cannot: an IP literal (v4 or v6, with
-// or without port), localhost or a name under .localhost (RFC 6761:
-// browsers resolve them to the loopback address without asking DNS), or
-// a name of AllowedHosts. A page whose own name was made to resolve to
+// or without port), localhost or a name under .localhost (RFC 6761
+// reserves them for the loopback address; Chrome and Firefox resolve them
+// so without asking DNS), or a name of AllowedHosts. A page whose own name was made to resolve to
 // dmxd's address sends that name: without this check it would pass the
 // same-host origin check, and could read what dmxd answers. An empty Host
 // (HTTP/1.0, which no browser sends) is allowed.
