@@ -127,10 +127,11 @@ func newRecordingDriver(gap time.Duration) *recordingDriver {
 	return &recordingDriver{gap: gap, frames: make(chan dmx.Frame, 1024)}
 }
 
-func (d *recordingDriver) Name() string          { return "recording" }
-func (d *recordingDriver) Target() string        { return "" }
-func (d *recordingDriver) MinGap() time.Duration { return d.gap }
-func (d *recordingDriver) Break() time.Duration  { return 0 }
+func (d *recordingDriver) Name() string                  { return "recording" }
+func (d *recordingDriver) Target() string                { return "" }
+func (d *recordingDriver) MinGap() time.Duration         { return d.gap }
+func (d *recordingDriver) Break() time.Duration          { return 0 }
+func (d *recordingDriver) MarkAfterBreak() time.Duration { return 0 }
 func (d *recordingDriver) AppendFrame(dst []byte, f *dmx.Frame) []byte {
 	return append(dst, f[:]...)
 }

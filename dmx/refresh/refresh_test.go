@@ -201,7 +201,9 @@ func TestStopWritesTheNewestFrame(t *testing.T) {
 // TestDriversOnPTY runs the real drivers (go.bug.st/serial) on a
 // pseudo-terminal and decodes the bytes on the master. A pty shows no
 // break on the line, but the break and drain ioctls run against a real
-// kernel tty, and the loop measures how long the line was held.
+// kernel tty, and the loop measures how long it held the line in break
+// and then in mark: at least what it was asked, and nothing for a driver
+// that makes no break.
 func TestDriversOnPTY(t *testing.T) {
 	cases := []struct {
 		drv    func(path string) dmx.Driver
@@ -223,7 +225,7 @@ func TestDriversOnPTY(t *testing.T) {
 				t.Fatalf("open %s: %v", p.Path, err)
 			}
 			defer dev.Close()
-			l := newLoop(t, refresh.Config{Period: 20 * time.Millisecond, MinGap: drv.MinGap(), Break: drv.Break()})
+			l := newLoop(t, refresh.Config{Period: 20 * time.Millisecond, MinGap: drv.MinGap(), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak()})
 			defer l.Free()
 			done := start(l, dev.Fd())
 			var buf []byte
@@ -240,10 +242,15 @@ func TestDriversOnPTY(t *testing.T) {
 			if err := ended(t, done); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if got := l.Stats().LastBreak; got < drv.Break() {
-				t.Errorf("the last break held the line %v, want ≥ %v", got, drv.Break())
+			s := l.Stats()
+			if drv.Break() == 0 && (s.LastBreak != 0 || s.LastMarkAfterBreak != 0) {
+				t.Errorf("no break asked, but the loop held one of %v and a mark of %v", s.LastBreak, s.LastMarkAfterBreak)
 			}
-			t.Logf("%s: last break %v", drv.Name(), l.Stats().LastBreak)
+			if s.LastBreak < drv.Break() || s.LastMarkAfterBreak < drv.MarkAfterBreak() {
+				t.Errorf("the last break held the line %v and the mark %v, want at least %v and %v",
+					s.LastBreak, s.LastMarkAfterBreak, drv.Break(), drv.MarkAfterBreak())
+			}
+			t.Logf("%s: last break %v, mark after break %v", drv.Name(), s.LastBreak, s.LastMarkAfterBreak)
 		})
 	}
 }
@@ -331,7 +338,7 @@ func TestStopEndsAStalledWrite(t *testing.T) {
 
 // TestNewRefusesABadSchedule covers New's argument check.
 func TestNewRefusesABadSchedule(t *testing.T) {
-	for _, cfg := range []refresh.Config{{}, {Period: -1}, {Period: time.Second, MinGap: -1}, {Period: time.Second, Break: -1}} {
+	for _, cfg := range []refresh.Config{{}, {Period: -1}, {Period: time.Second, MinGap: -1}, {Period: time.Second, Break: -1}, {Period: time.Second, MarkAfterBreak: -1}} {
 		if l, err := refresh.New(cfg); err == nil {
 			l.Free()
 			t.Errorf("New(%+v) succeeded", cfg)
