@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -89,19 +88,6 @@ func (p *fakePeer) updateOf(t *testing.T, u int, what string, ok func(*Update) b
 		up, isUp := m.(*Update)
 		return isUp && up.Universe == u && ok(up)
 	}).(*Update)
-}
-
-// drain returns the messages received so far.
-func (p *fakePeer) drain() []any {
-	var out []any
-	for {
-		select {
-		case m := <-p.msgs:
-			out = append(out, m)
-		default:
-			return out
-		}
-	}
 }
 
 // levelOf returns the level of ch in up, and whether up has it.
@@ -261,5 +247,3 @@ func all(lv uint8) []dmx.Change {
 	}
 	return cs
 }
-
-func describe(m any) string { return fmt.Sprintf("%T %+v", m, m) }

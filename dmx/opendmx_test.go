@@ -148,15 +148,6 @@ func TestAppendFrame(t *testing.T) {
 	}
 }
 
-func diffFrames(got, want *dmx.Frame) string {
-	for i := range got {
-		if got[i] != want[i] {
-			return fmt.Sprintf("channel %d is %d, want %d", i+1, got[i], want[i])
-		}
-	}
-	return "equal"
-}
-
 // TestOpenMissingDevice: a path that does not exist fails Open with the
 // path in the message (the output then starts down and is retried).
 func TestOpenMissingDevice(t *testing.T) {
