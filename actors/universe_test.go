@@ -319,8 +319,8 @@ func TestHTPReleaseOnDeath(t *testing.T) {
 		{"client closed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Closed{Code: CloseNormal}) }, CloseNormal},
 		{"connection broke", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Failed{Err: errTest}) }, CloseNormal},
 		{"closed by the server", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &CloseConn{Code: ClosePolicy, Reason: "x"}) }, ClosePolicy},
-		// A universe that does not exist makes the actor panic: the
-		// lobby stops it, as it stops any failed connection.
+		// A universe that does not exist makes the actor panic: its
+		// guardian stops it, as it stops any failed connection actor.
 		{"actor failed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Received{Cmd: dmxCmd(99, chg(1, 1))}) }, CloseInternal},
 	}
 	for _, tt := range tests {

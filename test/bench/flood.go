@@ -31,8 +31,8 @@ const (
 	// floodRSSCap cuts the flood short: a dmxd without backpressure buffers
 	// without bound, and the machine must survive it.
 	floodRSSCap    = 1536 << 20
-	closePolicy    = 1008 // PROTOCOL.md: keeps sending after rate_limited
-	closeTryAgain  = 1013 // PROTOCOL.md: too slow to read its updates
+	closePolicy    = 1008 // docs/protocol.md: keeps sending after rate_limited
+	closeTryAgain  = 1013 // docs/protocol.md: too slow to read its updates
 	acceptedMetric = "dmxd_commands_accepted_total"
 	heapMetric     = "go_memstats_heap_inuse_bytes"
 	rateLimited    = `"rate_limited"`
