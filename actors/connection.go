@@ -27,9 +27,10 @@ const (
 	closeReasonFailed = "internal error"
 )
 
-// connectionActor is one client connection. It turns the connection's
-// lifecycle into actor messages: *actor.Started is onOpen, *Received is
-// onMessage, *Closed is onClose and *Failed is onError.
+// connectionActor is one client connection. It receives the connection's
+// lifecycle as actor messages: *actor.Started when it opens, *Received
+// for each command, *Closed when the client closes it and *Failed when it
+// breaks.
 type connectionActor struct {
 	peer      Peer
 	hello     *Hello
@@ -48,13 +49,13 @@ type connectionActor struct {
 
 func (c *connectionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started: // onOpen
+	case *actor.Started:
 		c.closeCode, c.closeText = CloseInternal, closeReasonFailed
 		c.send(c.hello)
 		for _, u := range c.universes {
 			ctx.Send(u, &attach{conn: ctx.Self()})
 		}
-	case *Received: // onMessage
+	case *Received:
 		w := m.Cmd.Weight()
 		if c.closing {
 			c.peer.Release(w)
@@ -71,11 +72,11 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 	case *Refused:
 		c.send(m.Err)
 		c.peer.Release(RefusedWeight)
-	case *Closed: // onClose
+	case *Closed:
 		c.log.Debug().Int("code", m.Code).Msg("client closed")
 		c.closeCode, c.closeText = CloseNormal, ""
 		ctx.Stop(ctx.Self())
-	case *Failed: // onError
+	case *Failed:
 		c.log.Debug().Err(m.Err).Msg("connection failed")
 		c.closeCode, c.closeText = CloseNormal, ""
 		ctx.Stop(ctx.Self())

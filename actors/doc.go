@@ -1,10 +1,9 @@
 // Package actors holds dmxd's actors and the wiring that spawns and stops
 // them:
 //
-//   - a connection actor per WebSocket connection, which turns the
-//     connection's lifecycle (open, message, close, error — the callbacks of
-//     the old Ratchet Application) into actor messages and forwards decoded
-//     commands to universe actors;
+//   - a connection actor per WebSocket connection, which receives the
+//     connection's lifecycle (open, message, close, error) as actor
+//     messages and forwards decoded commands to universe actors;
 //   - a universe actor per universe, which owns its levels (a dmx.Mixer),
 //     applies commands in batches (everything waiting when the batch's
 //     first command arrived), hands one frame per batch and per fade step
@@ -15,9 +14,10 @@
 //     single writer goroutine (it runs the C refresh loop of dmx/refresh on
 //     its own OS thread), reopens it with backoff when it fails and reports
 //     its state;
-//   - a lobby actor, parent of every connection actor, which stops a failed
-//     connection instead of restarting it and closes all of them at
-//     shutdown.
+//   - a lobby actor, which spawns every connection actor, watches it and
+//     closes all of them at shutdown. It is not their parent: they are
+//     spawned from the root, with a guardian that stops a failed
+//     connection actor instead of restarting it (see lobbyActor).
 //
 // The package knows no WebSockets: it talks to a connection through Peer,
 // which the transport package implements. Every message a connection's

@@ -75,7 +75,7 @@ type Peer interface {
 // Messages from the transport to a connection actor: the lifecycle of the
 // connection. Opening is the actor's own *actor.Started.
 
-// Received carries a command the client sent (Ratchet's onMessage). It
+// Received carries a command the client sent. It
 // holds Cmd.Weight() units of the connection's window.
 type Received struct{ Cmd *Command }
 
@@ -83,13 +83,13 @@ type Received struct{ Cmd *Command }
 // it with an error. It holds RefusedWeight units of the window.
 type Refused struct{ Err *Error }
 
-// Closed reports that the client closed the connection (onClose).
+// Closed reports that the client closed the connection.
 type Closed struct {
 	Code int
 	Text string
 }
 
-// Failed reports that the connection broke (onError).
+// Failed reports that the connection broke.
 type Failed struct{ Err error }
 
 // Drained reports that a client which had fallen behind has read its whole

@@ -117,7 +117,9 @@ type writer struct {
 }
 
 func newWriter(drv dmx.Driver, period time.Duration, log zerolog.Logger) (*writer, error) {
-	loop, err := refresh.New(refresh.Config{Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break()})
+	loop, err := refresh.New(refresh.Config{
+		Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -91,19 +90,6 @@ func (p *fakePeer) updateOf(t *testing.T, u int, what string, ok func(*Update) b
 	}).(*Update)
 }
 
-// drain returns the messages received so far.
-func (p *fakePeer) drain() []any {
-	var out []any
-	for {
-		select {
-		case m := <-p.msgs:
-			out = append(out, m)
-		default:
-			return out
-		}
-	}
-}
-
 // levelOf returns the level of ch in up, and whether up has it.
 func levelOf(up *Update, ch uint16) (uint8, bool) {
 	for _, c := range up.Changes {
@@ -127,10 +113,11 @@ func newRecordingDriver(gap time.Duration) *recordingDriver {
 	return &recordingDriver{gap: gap, frames: make(chan dmx.Frame, 1024)}
 }
 
-func (d *recordingDriver) Name() string          { return "recording" }
-func (d *recordingDriver) Target() string        { return "" }
-func (d *recordingDriver) MinGap() time.Duration { return d.gap }
-func (d *recordingDriver) Break() time.Duration  { return 0 }
+func (d *recordingDriver) Name() string                  { return "recording" }
+func (d *recordingDriver) Target() string                { return "" }
+func (d *recordingDriver) MinGap() time.Duration         { return d.gap }
+func (d *recordingDriver) Break() time.Duration          { return 0 }
+func (d *recordingDriver) MarkAfterBreak() time.Duration { return 0 }
 func (d *recordingDriver) AppendFrame(dst []byte, f *dmx.Frame) []byte {
 	return append(dst, f[:]...)
 }
@@ -260,5 +247,3 @@ func all(lv uint8) []dmx.Change {
 	}
 	return cs
 }
-
-func describe(m any) string { return fmt.Sprintf("%T %+v", m, m) }

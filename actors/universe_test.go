@@ -3,6 +3,7 @@ package actors
 import (
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -143,61 +144,82 @@ func TestAtomicity(t *testing.T) {
 	})
 }
 
-// TestCoalescing: many sets within one frame reach a client as one update
-// with the latest levels. The recording driver's MinGap equals the frame
-// period, so changes bring no early frames: at most one update per 250 ms.
+// TestCoalescing: sets that come faster than the frame period reach a
+// client as at most one update a period (after a burst of two), the last
+// one carrying the latest levels within a period of the last set. In a
+// synctest bubble, so times are exact: a set every millisecond for 200 ms,
+// each applied on its own, brings about ten updates, not 200.
 func TestCoalescing(t *testing.T) {
-	const rate = 4
-	period := time.Second / rate
-	drv := newRecordingDriver(period)
-	e := startEngine(t, Config{Rate: rate, Outputs: map[int]dmx.Driver{1: drv}})
-	a, b := connect(t, e), connect(t, e)
-
-	const sets = 200
-	start := time.Now()
-	for i := range sets {
-		a.send(dmxCmd(1, chg(1, uint8(i+1)), chg(uint16(2+i%3), uint8(i))))
-	}
-	var updates []*Update
-	b.peer.updateOf(t, 1, "update with the last level", func(u *Update) bool {
-		updates = append(updates, u)
-		l, ok := levelOf(u, 1)
-		return ok && l == sets
-	})
-	elapsed := time.Since(start)
-	// Every frame in the window may carry one update, plus one more.
-	if max := int(elapsed/period) + 2; len(updates) > max {
-		t.Errorf("%d sets in %v brought %d updates, want at most %d (one per frame)", sets, elapsed, len(updates), max)
-	}
-	for _, up := range updates {
-		seen := map[uint16]bool{}
-		for _, c := range up.Changes {
-			if seen[c.Channel] {
-				t.Errorf("update names channel %d twice", c.Channel)
+	synctest.Test(t, func(t *testing.T) {
+		const rate = MaxRate
+		period := time.Second / rate
+		b := newBubbleUniverse(t, rate, dmx.LTP)
+		const sets = 200
+		t0 := time.Now()
+		for i := range sets {
+			if i > 0 {
+				time.Sleep(time.Millisecond)
 			}
-			seen[c.Channel] = true
+			b.send(dmxCmd(1, chg(1, uint8(i+1)), chg(uint16(2+i%3), uint8(i))))
 		}
-	}
-	// The latest level of every channel touched: 2, 3, 4 were last set at
-	// i = 197, 198, 199.
-	final := snapshot(t, e, 1)
-	want := map[int]uint8{0: sets, 1: 198, 2: 199, 3: 197}
-	for i, w := range want {
-		if final.Values[i] != w {
-			t.Errorf("channel %d = %d, want %d", i+1, final.Values[i], w)
+		lastSet := time.Now()
+		var updates []*Update
+		var at []time.Time
+		for {
+			when, up := b.update(t)
+			updates, at = append(updates, up), append(at, when)
+			if l, ok := levelOf(up, 1); ok && l == sets {
+				break
+			}
 		}
-	}
-	got := map[uint16]uint8{}
-	for _, up := range updates {
-		for _, c := range up.Changes {
-			got[c.Channel] = c.Level
+		if late := at[len(at)-1].Sub(lastSet); late > period {
+			t.Errorf("the last level went out %v after the last set, want within a period (%v)", late, period)
 		}
-	}
-	for i, w := range want {
-		if got[uint16(i+1)] != w {
-			t.Errorf("updates leave channel %d at %d, want %d", i+1, got[uint16(i+1)], w)
+		time.Sleep(10 * period)
+		synctest.Wait()
+		for len(b.sent) > 0 {
+			if up, ok := b.next(t).msg.(*Update); ok {
+				t.Errorf("update %v after the one with the last level", up.Changes)
+			}
 		}
-	}
+		// Between any two updates, at most the burst plus one a period.
+		for i := range at {
+			for j := i + 1; j < len(at); j++ {
+				if n, most := j-i+1, updateBurst+int(at[j].Sub(at[i])/period); n > most {
+					t.Fatalf("%d updates from %v to %v after the first set, want at most %d", n, at[i].Sub(t0), at[j].Sub(t0), most)
+				}
+			}
+		}
+		t.Logf("%d sets over %v: %d updates", sets, lastSet.Sub(t0), len(updates))
+		for _, up := range updates {
+			seen := map[uint16]bool{}
+			for _, c := range up.Changes {
+				if seen[c.Channel] {
+					t.Errorf("update names channel %d twice", c.Channel)
+				}
+				seen[c.Channel] = true
+			}
+		}
+		// The latest level of every channel touched: 2, 3, 4 were last set
+		// at i = 197, 198, 199.
+		want := map[uint16]uint8{1: sets, 2: 198, 3: 199, 4: 197}
+		got := map[uint16]uint8{}
+		for _, up := range updates {
+			for _, c := range up.Changes {
+				got[c.Channel] = c.Level
+			}
+		}
+		var frame dmx.Frame
+		for len(b.frames) > 0 {
+			frame = (<-b.frames).frame
+		}
+		for ch, w := range want {
+			if got[ch] != w || frame[ch-1] != w {
+				t.Errorf("channel %d: updates leave %d, the last frame %d, want %d", ch, got[ch], frame[ch-1], w)
+			}
+		}
+		b.stop(t)
+	})
 }
 
 func TestAckOnlyWithID(t *testing.T) {
@@ -283,28 +305,60 @@ func TestBlackoutKeepsLevels(t *testing.T) {
 	drv.waitFrame(t, "levels back", func(f *dmx.Frame) bool { return f[0] == 200 && f[1] == 20 })
 }
 
-// TestFadeSteps: a fade reaches its target exactly, in monotonic steps
-// that clients see as updates.
+// TestFadeSteps: a fade is stepped once a frame period, each step a frame
+// and an update, rising, and lands exactly on its target at the first tick
+// at or after its end. In a synctest bubble, so the steps' times are exact.
 func TestFadeSteps(t *testing.T) {
-	e := startEngine(t, Config{})
-	a, b := connect(t, e), connect(t, e)
-	a.send(&Command{Kind: KindFade, Universe: 1, Changes: []dmx.Change{chg(1, 255)}, Duration: 300 * time.Millisecond})
-	var steps []uint8
-	b.peer.updateOf(t, 1, "fade end", func(u *Update) bool {
-		l, ok := levelOf(u, 1)
-		if ok {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = MaxRate
+		period := time.Second / rate
+		const fade = 300 * time.Millisecond
+		b := newBubbleUniverse(t, rate, dmx.LTP)
+		t0 := time.Now()
+		b.send(&Command{Kind: KindFade, Universe: 1, Changes: []dmx.Change{chg(1, 255)}, Duration: fade})
+		var steps []uint8
+		for {
+			at, up := b.update(t)
+			l, ok := levelOf(up, 1)
+			if !ok {
+				t.Fatalf("update %v without the fading channel", up.Changes)
+			}
 			steps = append(steps, l)
+			if want := t0.Add(time.Duration(len(steps)) * period); !at.Equal(want) {
+				t.Errorf("step %d at %v, want %v (one a period)", len(steps), at.Sub(t0), want.Sub(t0))
+			}
+			if l == 255 {
+				break
+			}
 		}
-		return ok && l == 255
+		// ⌈300 ms / 22.7 ms⌉ = 14 ticks.
+		if want := int((fade + period - 1) / period); len(steps) != want {
+			t.Errorf("%d steps %v, want %d", len(steps), steps, want)
+		}
+		for i := 1; i < len(steps); i++ {
+			if steps[i] <= steps[i-1] {
+				t.Fatalf("steps %v are not rising", steps)
+			}
+		}
+		// Each step went to the output as a frame at the same instant.
+		stepAt := map[time.Duration]uint8{}
+		for i, l := range steps {
+			stepAt[time.Duration(i+1)*period] = l
+		}
+		for len(b.frames) > 0 {
+			f := <-b.frames
+			if l, ok := stepAt[f.at.Sub(t0)]; ok {
+				if f.frame[0] != l {
+					t.Errorf("frame at %v has channel 1 = %d, the step's update %d", f.at.Sub(t0), f.frame[0], l)
+				}
+				delete(stepAt, f.at.Sub(t0))
+			}
+		}
+		if len(stepAt) > 0 {
+			t.Errorf("no frame for the steps at %v", stepAt)
+		}
+		b.stop(t)
 	})
-	if len(steps) < 3 {
-		t.Errorf("fade over 300 ms at 44 Hz came in %d steps %v", len(steps), steps)
-	}
-	for i := 1; i < len(steps); i++ {
-		if steps[i] <= steps[i-1] {
-			t.Fatalf("steps %v are not rising", steps)
-		}
-	}
 }
 
 // TestHTPReleaseOnDeath: with HTP, a connection's layer is released when
@@ -319,8 +373,8 @@ func TestHTPReleaseOnDeath(t *testing.T) {
 		{"client closed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Closed{Code: CloseNormal}) }, CloseNormal},
 		{"connection broke", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Failed{Err: errTest}) }, CloseNormal},
 		{"closed by the server", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &CloseConn{Code: ClosePolicy, Reason: "x"}) }, ClosePolicy},
-		// A universe that does not exist makes the actor panic: the
-		// lobby stops it, as it stops any failed connection.
+		// A universe that does not exist makes the actor panic: its
+		// guardian stops it, as it stops any failed connection actor.
 		{"actor failed", func(e *Engine, pid *actor.PID) { e.Deliver(pid, &Received{Cmd: dmxCmd(99, chg(1, 1))}) }, CloseInternal},
 	}
 	for _, tt := range tests {

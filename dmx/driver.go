@@ -32,6 +32,9 @@ type Driver interface {
 	// Break is how long the line is held in break before each frame, or
 	// 0 when the interface makes the break itself.
 	Break() time.Duration
+	// MarkAfterBreak is how long the line is held in mark between the
+	// break and the frame's first byte (0 without a break).
+	MarkAfterBreak() time.Duration
 	// AppendFrame appends the bytes that carry f on the device to dst and
 	// returns the extended slice.
 	AppendFrame(dst []byte, f *Frame) []byte
@@ -106,6 +109,9 @@ func (Null) MinGap() time.Duration { return nullMinGap }
 
 // Break returns 0.
 func (Null) Break() time.Duration { return 0 }
+
+// MarkAfterBreak returns 0.
+func (Null) MarkAfterBreak() time.Duration { return 0 }
 
 // AppendFrame appends the 512 slots.
 func (Null) AppendFrame(dst []byte, f *Frame) []byte { return append(dst, f[:]...) }

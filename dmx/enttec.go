@@ -54,6 +54,9 @@ func (EnttecPro) MinGap() time.Duration { return enttecProMinGap }
 // Break returns 0: the widget makes the break.
 func (EnttecPro) Break() time.Duration { return 0 }
 
+// MarkAfterBreak returns 0: the widget makes it too.
+func (EnttecPro) MarkAfterBreak() time.Duration { return 0 }
+
 // AppendFrame appends the label 6 message that carries f.
 func (EnttecPro) AppendFrame(dst []byte, f *Frame) []byte { return AppendEnttecFrame(dst, f) }
 

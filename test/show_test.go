@@ -14,6 +14,8 @@ func anyFrame(testkit.Frame) bool { return true }
 // TestFadeSteppedAtOutputRate fades a channel up over 600 ms: the frames
 // climb monotonically through intermediate levels and end exactly at the
 // target; updates carry the steps; a dmx on the channel cancels a fade.
+// How many steps a fade takes (one a period) is actors.TestFadeSteps's,
+// with exact times: here a step is an intermediate level at all.
 func TestFadeSteppedAtOutputRate(t *testing.T) {
 	pty := newPTY(t)
 	p := startDMXD(t, "--output", "1=enttec-pro:"+pty.Path)
@@ -41,9 +43,8 @@ func TestFadeSteppedAtOutputRate(t *testing.T) {
 			between++
 		}
 	}
-	// 600 ms at 44 Hz is ~26 frames; allow a loaded machine to lose many.
-	if between < 10 {
-		t.Errorf("only %d frames between 0 and 255 in a 600 ms fade: %v", between, levels)
+	if between == 0 {
+		t.Errorf("no frame between 0 and 255 in a 600 ms fade: %v", levels)
 	}
 	steps := 0
 	if _, err := b.Until(5*time.Second, func(m testkit.Message) bool {
@@ -57,8 +58,8 @@ func TestFadeSteppedAtOutputRate(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if steps < 5 {
-		t.Errorf("desk B saw %d intermediate fade steps in updates, want several", steps)
+	if steps == 0 {
+		t.Errorf("desk B saw no intermediate fade step in updates")
 	}
 	// A long fade down, cancelled by a dmx on the same channel.
 	if err := a.Send(`{"fade": [0], "ms": 60000}`); err != nil {

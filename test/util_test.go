@@ -1,8 +1,10 @@
 package test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -28,6 +30,33 @@ func getState(t *testing.T, d *testkit.Desk, u int) testkit.Message {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// framesWritten asks /healthz how many frames dmxd has written to
+// universe u's device: the refresh loop's own count, read as it answers.
+func framesWritten(t *testing.T, p *testkit.Process, u int) int64 {
+	t.Helper()
+	resp, err := http.Get(p.URL("/healthz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Universes []struct {
+			Universe int   `json:"universe"`
+			Frames   int64 `json:"frames"`
+		} `json:"universes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range h.Universes {
+		if o.Universe == u {
+			return o.Frames
+		}
+	}
+	t.Fatalf("/healthz has no universe %d", u)
+	return 0
 }
 
 // assertDark fails unless every level of st is 0.

@@ -35,7 +35,7 @@ static struct timespec span(int64_t ns) {
 	return ts;
 }
 
-struct dmx_loop *dmx_loop_new(int64_t period_ns, int64_t min_gap_ns, int64_t break_ns, int *err) {
+struct dmx_loop *dmx_loop_new(int64_t period_ns, int64_t min_gap_ns, int64_t break_ns, int64_t mab_ns, int *err) {
 	struct dmx_loop *l = calloc(1, sizeof *l);
 	if (l == NULL) {
 		*err = ENOMEM;
@@ -53,6 +53,7 @@ struct dmx_loop *dmx_loop_new(int64_t period_ns, int64_t min_gap_ns, int64_t bre
 	l->period_ns = period_ns;
 	l->min_gap_ns = min_gap_ns;
 	l->break_ns = break_ns;
+	l->mab_ns = mab_ns;
 	return l;
 }
 
@@ -98,6 +99,7 @@ struct dmx_stats dmx_loop_stats(struct dmx_loop *l) {
 		.frames = atomic_load_explicit(&l->frames, memory_order_relaxed),
 		.refreshes = atomic_load_explicit(&l->refreshes, memory_order_relaxed),
 		.last_break = atomic_load_explicit(&l->last_break, memory_order_relaxed),
+		.last_mab = atomic_load_explicit(&l->last_mab, memory_order_relaxed),
 	};
 	return s;
 }
@@ -119,7 +121,8 @@ static void take(struct dmx_loop *l) {
 	l->fresh = 1;
 }
 
-// sleep_ns waits for ns without a wake-up: for the break.
+// sleep_ns waits for ns without a wake-up: for the break and the mark
+// after it.
 static void sleep_ns(int64_t ns) {
 	struct timespec ts = span(ns), rem;
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem) == EINTR) ts = rem;
@@ -143,23 +146,33 @@ static int ioctl_retry(int fd, unsigned long req, long arg) {
 }
 
 // line_break holds the line in break for break_ns, after the previous
-// frame has left it.
+// frame has left it, then in mark for mab_ns: the mark after break is
+// held, not left to the time the write takes to start (a UART on the
+// mainboard starts the start code within microseconds of the break's end).
+// Both durations are recorded as measured from the return of the ioctl
+// that begins each to the call that ends it, a bound the line's own
+// timing can only exceed.
 static int line_break(struct dmx_loop *l, int fd, int *err) {
 	if (ioctl_retry(fd, TCSBRK, 1) < 0) { // tcdrain
 		*err = errno;
 		return DMX_OP_DRAIN;
 	}
-	int64_t start = mono_ns();
 	if (ioctl_retry(fd, TIOCSBRK, 0) < 0) {
 		*err = errno;
 		return DMX_OP_BREAK;
 	}
+	int64_t brk = mono_ns();
 	sleep_ns(l->break_ns);
+	int64_t brk_end = mono_ns();
 	if (ioctl_retry(fd, TIOCCBRK, 0) < 0) {
 		*err = errno;
 		return DMX_OP_BREAK;
 	}
-	atomic_store_explicit(&l->last_break, mono_ns() - start, memory_order_release);
+	int64_t mark = mono_ns();
+	if (l->mab_ns > 0) sleep_ns(l->mab_ns);
+	// The frame's first write follows: the mark lasts at least until now.
+	atomic_store_explicit(&l->last_mab, mono_ns() - mark, memory_order_release);
+	atomic_store_explicit(&l->last_break, brk_end - brk, memory_order_release);
 	return 0;
 }
 

@@ -41,7 +41,7 @@ struct dmx_loop {
 	_Atomic int stop;
 	int evfd; // wakes the loop: a change or stop
 
-	int64_t period_ns, min_gap_ns, break_ns;
+	int64_t period_ns, min_gap_ns, break_ns, mab_ns;
 
 	// The loop's own state; it survives a reopen of the device.
 	int has;   // front holds a frame
@@ -50,13 +50,14 @@ struct dmx_loop {
 	// Statistics, read by the Go side at any time.
 	_Atomic uint64_t published, frames, refreshes;
 	_Atomic int64_t busy_since; // CLOCK_MONOTONIC ns when the frame under way started, 0 when idle
-	_Atomic int64_t last_break; // ns the last break held the line
+	_Atomic int64_t last_break; // ns the last break held the line, at least
+	_Atomic int64_t last_mab;   // ns the last mark after break lasted, at least
 	int64_t ring[DMX_RING];     // intervals between frame starts, ns
 	_Atomic uint64_t ring_w;    // intervals ever written into ring
 	uint64_t ring_r;            // intervals the Go side has read
 };
 
-struct dmx_loop *dmx_loop_new(int64_t period_ns, int64_t min_gap_ns, int64_t break_ns, int *err);
+struct dmx_loop *dmx_loop_new(int64_t period_ns, int64_t min_gap_ns, int64_t break_ns, int64_t mab_ns, int *err);
 void dmx_loop_free(struct dmx_loop *l);
 void dmx_loop_publish(struct dmx_loop *l, const uint8_t *p, uint32_t n, int changed);
 void dmx_loop_stop(struct dmx_loop *l);
@@ -67,7 +68,7 @@ uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, uint32_t max);
 // dmx_stats is a copy of a loop's counters.
 struct dmx_stats {
 	uint64_t published, frames, refreshes;
-	int64_t last_break;
+	int64_t last_break, last_mab;
 };
 
 struct dmx_stats dmx_loop_stats(struct dmx_loop *l);

@@ -41,6 +41,9 @@ type Config struct {
 	// Break, when not 0, is how long the line is held in break before
 	// each frame, after the previous frame has drained (Open DMX).
 	Break time.Duration
+	// MarkAfterBreak is how long the line is then held in mark before
+	// the frame's first byte (with a Break only).
+	MarkAfterBreak time.Duration
 }
 
 // Loop is one output's refresh loop. Publish and Stop belong to one
@@ -53,11 +56,11 @@ type Loop struct {
 
 // New allocates a loop.
 func New(cfg Config) (*Loop, error) {
-	if cfg.Period <= 0 || cfg.MinGap < 0 || cfg.Break < 0 {
+	if cfg.Period <= 0 || cfg.MinGap < 0 || cfg.Break < 0 || cfg.MarkAfterBreak < 0 {
 		return nil, fmt.Errorf("refresh loop: bad schedule %+v", cfg)
 	}
 	var errno C.int
-	l := C.dmx_loop_new(C.int64_t(cfg.Period), C.int64_t(cfg.MinGap), C.int64_t(cfg.Break), &errno)
+	l := C.dmx_loop_new(C.int64_t(cfg.Period), C.int64_t(cfg.MinGap), C.int64_t(cfg.Break), C.int64_t(cfg.MarkAfterBreak), &errno)
 	if l == nil {
 		return nil, fmt.Errorf("refresh loop: %w", syscall.Errno(errno))
 	}
@@ -143,18 +146,25 @@ type Stats struct {
 	// Refreshes is how many of them repeated a frame already written,
 	// because no newer one had been published.
 	Refreshes uint64
-	// LastBreak is how long the last break held the line (0 without breaks).
+	// LastBreak is how long the last break held the line, at least: from
+	// the return of the ioctl that began it to the call of the one that
+	// ended it (0 without breaks).
 	LastBreak time.Duration
+	// LastMarkAfterBreak is how long the line stayed in mark after the
+	// last break, at least: from the return of the ioctl that ended the
+	// break to the frame's first write.
+	LastMarkAfterBreak time.Duration
 }
 
 // Stats returns the loop's counters.
 func (l *Loop) Stats() Stats {
 	s := C.dmx_loop_stats(l.l)
 	return Stats{
-		Published: uint64(s.published),
-		Frames:    uint64(s.frames),
-		Refreshes: uint64(s.refreshes),
-		LastBreak: time.Duration(s.last_break),
+		Published:          uint64(s.published),
+		Frames:             uint64(s.frames),
+		Refreshes:          uint64(s.refreshes),
+		LastBreak:          time.Duration(s.last_break),
+		LastMarkAfterBreak: time.Duration(s.last_mab),
 	}
 }
 

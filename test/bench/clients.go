@@ -229,7 +229,7 @@ func rawConn(c *websocket.Conn) net.Conn {
 	return c.NetConn()
 }
 
-// Heads of dmxd's replies (PROTOCOL.md, Server to client).
+// Heads of dmxd's replies (docs/protocol.md, Server to client).
 const (
 	ackHead   = `{"type":"ack","id":`
 	errorHead = `{"type":"error"`

@@ -31,8 +31,8 @@ const (
 	// floodRSSCap cuts the flood short: a dmxd without backpressure buffers
 	// without bound, and the machine must survive it.
 	floodRSSCap    = 1536 << 20
-	closePolicy    = 1008 // PROTOCOL.md: keeps sending after rate_limited
-	closeTryAgain  = 1013 // PROTOCOL.md: too slow to read its updates
+	closePolicy    = 1008 // docs/protocol.md: keeps sending after rate_limited
+	closeTryAgain  = 1013 // docs/protocol.md: too slow to read its updates
 	acceptedMetric = "dmxd_commands_accepted_total"
 	heapMetric     = "go_memstats_heap_inuse_bytes"
 	rateLimited    = `"rate_limited"`
@@ -53,6 +53,9 @@ type FloodRun struct {
 	Seconds float64  `json:"flood_seconds"` // flooders started to halted
 	Alone   ProbeRun `json:"probe_without_flood"`
 	Flooded ProbeRun `json:"probe_with_flood"`
+	// AloneTally counts the probe before the flood (the only desk that
+	// sends then): Acked is its acks.
+	AloneTally Tally `json:"probe_without_flood_tally"`
 	// dmxd's peaks while flooded: VmRSS every 100 ms, Go heap in use
 	// (/metrics) every second.
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
@@ -92,11 +95,18 @@ func floodScenario(bin string, sz sizes) (FloodRun, error) {
 	}
 	defer p.close()
 	target := []probeTarget{{1, s.logs[0]}}
+	a0, err := s.accepted()
+	if err != nil {
+		return r, err
+	}
 	alone, err := p.loop(target, sz.floodAlone, nil)
 	if err != nil {
 		return r, fmt.Errorf("probe without flood: %w", err)
 	}
 	r.Alone = ProbeRun{Frame: alone[0].frameDist(), Ack: alone[0].ackDist()}
+	if r.AloneTally, err = s.settledTally(a0, p.sent, int64(len(alone[0].ack))); err != nil {
+		return r, err
+	}
 	conns, err := dialMany(s.url(), sz.floodClients)
 	if err != nil {
 		return r, err

@@ -50,6 +50,10 @@ type LatencyScenarioRun struct {
 	Idle  LatencyRun `json:"idle"`
 	Desks LatencyRun `json:"idle_desks"`
 	Load  LatencyRun `json:"load"`
+	// Quiet tallies the idle and idle-desks phases, where the probe is
+	// the only desk that sends: Acked counts the probes that reached the
+	// pty.
+	Quiet Tally `json:"quiet_tally"`
 }
 
 // latencyScenario measures the probe's latency idle, with sz.idleDesks
@@ -67,11 +71,22 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 		return r, err
 	}
 	defer p.close()
+	a0, err := s.accepted()
+	if err != nil {
+		return r, err
+	}
 	if r.Idle, err = latencyPhase(s, p, sz.phase, nil); err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
 	if r.Desks, err = desksPhase(s, p, sz); err != nil {
 		return r, fmt.Errorf("idle desks: %w", err)
+	}
+	var reached int64
+	for _, d := range []Dist{r.Idle.RT, r.Idle.Normal, r.Desks.RT, r.Desks.Normal} {
+		reached += int64(d.N - d.Lost)
+	}
+	if r.Quiet, err = s.settledTally(a0, p.sent, reached); err != nil {
+		return r, err
 	}
 	if r.Load, err = loadPhase(s, p, sz); err != nil {
 		return r, fmt.Errorf("load: %w", err)

@@ -28,6 +28,7 @@ type probeDesk struct {
 	acks   chan ackAt
 	level  int32 // the last level sent, 1..maxLevel
 	id     int64 // the last id sent
+	sent   int64 // probes written
 	buf    []byte
 }
 
@@ -122,6 +123,7 @@ func (p *probeDesk) probe(t probeTarget, abort <-chan struct{}) (probeResult, er
 		p.buf = fmt.Appendf(p.buf, `,"id":%d`, p.id)
 	}
 	p.buf = append(p.buf, '}')
+	p.sent++
 	sent := time.Now()
 	_ = p.c.SetWriteDeadline(sent.Add(probeTimeout))
 	if err := p.c.WriteMessage(websocket.TextMessage, p.buf); err != nil {

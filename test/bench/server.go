@@ -209,6 +209,43 @@ func (s *server) metric(name string) (float64, error) {
 	return v, nil
 }
 
+// Tally is what a scenario's clients counted against what dmxd counted
+// over the same stretch (dmxd_commands_accepted_total, counted as dmxd
+// reads a command): every command acknowledged (or seen on the pty) was
+// accepted, and dmxd accepted no command that was not written.
+type Tally struct {
+	Written  int64 `json:"written"`  // commands the clients began to write
+	Acked    int64 `json:"acked"`    // commands acknowledged, or seen on the pty
+	Accepted int64 `json:"accepted"` // by dmxd
+}
+
+// accepted returns dmxd's count of accepted commands.
+func (s *server) accepted() (int64, error) {
+	v, err := s.metric(acceptedMetric)
+	return int64(v), err
+}
+
+// tally returns written and acked against what dmxd has accepted since
+// base: after every connection that wrote has ended, dmxd's count is final.
+func (s *server) tally(base, written, acked int64) (Tally, error) {
+	now, err := s.accepted()
+	return Tally{Written: written, Acked: acked, Accepted: now - base}, err
+}
+
+// settledTally is tally for a connection that is still open: it waits up
+// to settleTimeout for dmxd to have accepted all that was written (it may
+// still be in the socket's buffers).
+func (s *server) settledTally(base, written, acked int64) (Tally, error) {
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		t, err := s.tally(base, written, acked)
+		if err != nil || t.Accepted >= written || time.Now().After(deadline) {
+			return t, err
+		}
+		time.Sleep(settlePoll)
+	}
+}
+
 // dialMany opens n connections with dialWorkers dialers in parallel.
 func dialMany(url string, n int) ([]*websocket.Conn, error) {
 	conns := make([]*websocket.Conn, n)

@@ -41,6 +41,9 @@ type ThroughputPoint struct {
 	// DmxdPerSec is the same window counted by dmxd
 	// (dmxd_commands_accepted_total); 0 when it did not answer /metrics.
 	DmxdPerSec float64 `json:"dmxd_accepted_per_sec"`
+	// Tally counts the whole point, from before the first connection to
+	// after dmxd closed the last.
+	Tally Tally `json:"tally"`
 }
 
 // ThroughputRun is one run of the throughput scenario.
@@ -148,16 +151,20 @@ func windowFrames(w window) ([]time.Duration, time.Duration) {
 // batchedPoint runs n batched connections for one window.
 func batchedPoint(s *server, n int, batches [][]byte, sz sizes) (ThroughputPoint, window, error) {
 	pt := ThroughputPoint{Conns: n}
+	a0, err := s.accepted()
+	if err != nil {
+		return pt, window{}, err
+	}
 	conns, err := dialMany(s.url(), n)
 	if err != nil {
 		return pt, window{}, err
 	}
-	var done, errs atomic.Int64
+	var done, errs, written atomic.Int64
 	stop := make(chan struct{})
 	clients := make([]*batchClient, n)
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		clients[i] = newBatchClient(c, batches, i, &done, &errs)
+		clients[i] = newBatchClient(c, batches, i, &done, &errs, &written)
 		go clients[i].read()
 		wg.Go(func() { clients[i].run(stop) })
 	}
@@ -174,7 +181,11 @@ func batchedPoint(s *server, n int, batches [][]byte, sz sizes) (ThroughputPoint
 	if w.count == 0 {
 		return pt, w, errors.New("no batch was acknowledged")
 	}
-	return pt, w, s.waitConnections(0)
+	if err := s.waitConnections(0); err != nil {
+		return pt, w, err
+	}
+	pt.Tally, err = s.tally(a0, written.Load(), done.Load()*tputBatch)
+	return pt, w, err
 }
 
 // batchClient is one batched throughput connection.
@@ -187,6 +198,7 @@ type batchClient struct {
 	replies chan batchReply
 	done    *atomic.Int64 // acknowledged batches, all connections
 	errs    *atomic.Int64 // error replies, all connections
+	written *atomic.Int64 // commands begun to be written, all connections
 	rtts    []timedRTT    // read once run has returned
 }
 
@@ -201,11 +213,11 @@ type timedRTT struct {
 	rtt time.Duration
 }
 
-func newBatchClient(c *websocket.Conn, batches [][]byte, i int, done, errs *atomic.Int64) *batchClient {
+func newBatchClient(c *websocket.Conn, batches [][]byte, i int, done, errs, written *atomic.Int64) *batchClient {
 	return &batchClient{
 		c: c, nc: rawConn(c), batches: batches, first: i,
 		rng:     rand.New(rand.NewPCG(uint64(i), tputSeed)),
-		replies: make(chan batchReply, 1), done: done, errs: errs,
+		replies: make(chan batchReply, 1), done: done, errs: errs, written: written,
 	}
 }
 
@@ -245,6 +257,7 @@ func (b *batchClient) run(stop <-chan struct{}) {
 		buf = append(buf[:0], b.batches[(b.first+int(id))%len(b.batches)]...)
 		last = fmt.Appendf(last[:0], `{"dmx":{"%d":%d},"id":%d}`, 1+b.rng.IntN(dmxChannels), b.rng.IntN(maxLevel+1), id)
 		buf = appendClientFrame(buf, last)
+		b.written.Add(tputBatch)
 		sent := time.Now()
 		_ = b.nc.SetWriteDeadline(sent.Add(tputWriteWait))
 		if _, err := b.nc.Write(buf); err != nil {
@@ -294,15 +307,19 @@ func (b *batchClient) rttsWithin(t0, t1 time.Time) []time.Duration {
 // pipelinedPoint runs n pipelined connections for one window.
 func pipelinedPoint(s *server, n int, sz sizes) (ThroughputPoint, error) {
 	pt := ThroughputPoint{Conns: n}
+	a0, err := s.accepted()
+	if err != nil {
+		return pt, err
+	}
 	conns, err := dialMany(s.url(), n)
 	if err != nil {
 		return pt, err
 	}
-	var acked, errs atomic.Int64
+	var acked, errs, written atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		pc := &pipelinedClient{c: c, nc: rawConn(c), acked: &acked, errs: &errs, more: make(chan struct{}, 1), seed: uint64(i)}
+		pc := &pipelinedClient{c: c, nc: rawConn(c), acked: &acked, errs: &errs, written: &written, more: make(chan struct{}, 1), seed: uint64(i)}
 		go pc.read()
 		wg.Go(func() { pc.send(stop) })
 	}
@@ -314,19 +331,24 @@ func pipelinedPoint(s *server, n int, sz sizes) (ThroughputPoint, error) {
 	if w.count == 0 {
 		return pt, errors.New("no command was acknowledged")
 	}
-	return pt, s.waitConnections(0)
+	if err := s.waitConnections(0); err != nil {
+		return pt, err
+	}
+	pt.Tally, err = s.tally(a0, written.Load(), acked.Load())
+	return pt, err
 }
 
 // pipelinedClient is one pipelined throughput connection: send writes
 // batchSize frames per syscall, read counts acks.
 type pipelinedClient struct {
-	c     *websocket.Conn
-	nc    net.Conn
-	acked *atomic.Int64 // all connections
-	errs  *atomic.Int64
-	mine  atomic.Int64 // this connection's acks
-	more  chan struct{}
-	seed  uint64
+	c       *websocket.Conn
+	nc      net.Conn
+	acked   *atomic.Int64 // all connections
+	errs    *atomic.Int64
+	written *atomic.Int64 // commands begun to be written, all connections
+	mine    atomic.Int64  // this connection's acks
+	more    chan struct{}
+	seed    uint64
 }
 
 func (p *pipelinedClient) read() {
@@ -369,6 +391,7 @@ func (p *pipelinedClient) send(stop <-chan struct{}) {
 		default:
 		}
 		batch = batch[:0]
+		p.written.Add(batchSize)
 		for range batchSize {
 			sent++
 			payload = fmt.Appendf(payload[:0], `{"dmx":{"%d":%d},"id":%d}`, 1+rng.IntN(loadChannels), rng.IntN(maxLevel+1), sent)

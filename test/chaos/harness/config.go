@@ -40,7 +40,7 @@ const (
 	// maxOwnerFade is the longest fade an owner starts.
 	maxOwnerFade = 800 * time.Millisecond
 	// dmxdDefaultConnRate is dmxd's --conn-rate when none is given
-	// (PROTOCOL.md): the rate any desk may use out of the box.
+	// (docs/protocol.md): the rate any desk may use out of the box.
 	dmxdDefaultConnRate = 1000
 )
 

@@ -179,12 +179,6 @@ func (s *stats) violate(format string, args ...any) {
 	}
 }
 
-func (s *stats) count(kind string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[kind]
-}
-
 // fill copies the counters into sum.
 func (s *stats) fill(sum *Summary) {
 	sum.Opened = s.opened.Load()
