@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/test/testkit"
 )
@@ -160,6 +161,35 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 		t.Fatalf("binary frame: %s %v, want unsupported", m.Raw, err)
 	}
 	assertDark(t, getState(t, d, 1), "after refused commands")
+}
+
+// TestTextNotUTF8IsRefused sends a command whose id is not UTF-8: dmxd
+// refuses it with bad_json and echoes no byte of it (a browser fails a
+// connection on a text frame that is not UTF-8), applies nothing, and
+// keeps the connection.
+func TestTextNotUTF8IsRefused(t *testing.T) {
+	p := startDMXD(t)
+	d := dial(t, p)
+	if err := d.Send("{\"dmx\": {\"1\": 9}, \"id\": \"cue \xff\"}"); err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	m, err := d.Until(5*time.Second, func(m testkit.Message) bool {
+		if !utf8.ValidString(m.Raw) {
+			bad = append(bad, m.Raw)
+		}
+		return m.Type == "ack" || m.Type == "error"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Errorf("dmxd sent text frames that are not UTF-8: %q", bad)
+	}
+	if m.Type != "error" || m.Code != "bad_json" || m.ID != nil {
+		t.Errorf("answer %q, want error bad_json without an id", m.Raw)
+	}
+	assertDark(t, getState(t, d, 1), "after a command that is not UTF-8")
 }
 
 // TestOversizedMessageCloses1009 sends a message over 64 KiB: just over,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
@@ -53,6 +54,12 @@ func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
 // decodeCommandJSON is DecodeCommand through encoding/json: the reference
 // decoder, which answers every input, refusals included.
 func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Error) {
+	// JSON text between systems is UTF-8 (RFC 8259 8.1): other text is not
+	// JSON, and nothing of it is echoed. encoding/json would read it, and
+	// an id's raw bytes would go back in a text frame that is not UTF-8.
+	if !utf8.Valid(data) {
+		return nil, refuse(nil, CodeBadJSON, "not valid JSON: the text is not UTF-8")
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		var probe any

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
@@ -30,6 +31,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		`[1, 2]`,
 		`{"dmx": [1], "fade": [1]}`,
 		`{`,
+		"{\"get\": true, \"id\": \"\xff\"}",
+		`{"get": true, "id": "\ud800"}`,
 	} {
 		f.Add([]byte(s), uint16(4))
 	}
@@ -51,8 +54,8 @@ func FuzzDecodeCommand(f *testing.F) {
 				t.Fatalf("message %q is not one line", e.Message)
 			}
 			b, err := AppendMessage(nil, e)
-			if err != nil || !json.Valid(b) {
-				t.Fatalf("error encodes as %s, %v", b, err)
+			if err != nil || !json.Valid(b) || !utf8.Valid(b) {
+				t.Fatalf("error encodes as %q, %v: want valid JSON and UTF-8", b, err)
 			}
 			if e.ID != nil && !json.Valid(e.ID) {
 				t.Fatalf("echoed id %q is not JSON", e.ID)
@@ -84,8 +87,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if cmd.ID != nil {
 			b, err := AppendMessage(nil, &actors.Ack{ID: cmd.ID})
-			if err != nil || !json.Valid(b) {
-				t.Fatalf("ack encodes as %s, %v", b, err)
+			if err != nil || !json.Valid(b) || !utf8.Valid(b) {
+				t.Fatalf("ack encodes as %q, %v: want valid JSON and UTF-8", b, err)
 			}
 		}
 	})

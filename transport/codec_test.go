@@ -84,6 +84,12 @@ func TestDecodeCommandAccepts(t *testing.T) {
 			actors.Command{Kind: actors.KindDMX, Universe: 1, ID: actors.ID(`"a\"b"`), Changes: []dmx.Change{ch(1, 1)}}},
 		{"id spaced", `{"id" :  "x" , "blackout": true}`,
 			actors.Command{Kind: actors.KindBlackout, Universe: 1, ID: actors.ID(`"x"`), On: true}},
+		{"id in UTF-8", `{"id": "cue é ♪ 😀", "get": true}`,
+			actors.Command{Kind: actors.KindGet, Universe: 1, ID: actors.ID(`"cue é ♪ 😀"`)}},
+		// A lone surrogate written as an escape is JSON's grammar and ASCII
+		// text: echoed as sent (encoding/json would read it as U+FFFD).
+		{"id lone surrogate escape", `{"id": "\ud800", "get": true}`,
+			actors.Command{Kind: actors.KindGet, Universe: 1, ID: actors.ID(`"\ud800"`)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +130,15 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{"trailing garbage", `{"get": true} x`, CodeBadJSON, "", "JSON"},
 		{"truncated with id", `{"id": 7, "dmx":`, CodeBadJSON, "", "JSON"},
 		{"single quotes", `{'get': true}`, CodeBadJSON, "", "JSON"},
+		// bad_json: text that is not UTF-8 is not JSON (RFC 8259 8.1); no
+		// byte of it, and so no id, is echoed.
+		{"id not UTF-8", "{\"get\": true, \"id\": \"\xff\"}", CodeBadJSON, "", "UTF-8"},
+		{"id with a truncated sequence", "{\"dmx\": [1], \"id\": \"cue \xe2\x82\"}", CodeBadJSON, "", "UTF-8"},
+		{"id with an overlong encoding", "{\"dmx\": [1], \"id\": \"\xc0\xaf\"}", CodeBadJSON, "", "UTF-8"},
+		{"id with a surrogate encoded as UTF-8", "{\"get\": true, \"id\": \"\xed\xa0\x80\"}", CodeBadJSON, "", "UTF-8"},
+		{"key not UTF-8", "{\"dmx\": [1], \"\xfe\": 1, \"id\": 1}", CodeBadJSON, "", "UTF-8"},
+		{"level not UTF-8", "{\"dmx\": {\"1\": \"\x80\"}, \"id\": 2}", CodeBadJSON, "", "UTF-8"},
+		{"not UTF-8 outside strings", "{\"get\": true, \"id\": 3}\xff", CodeBadJSON, "", "UTF-8"},
 
 		// bad_request: not an object
 		{"array top-level", `[{"get": true}]`, CodeBadRequest, "", "object"},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 )
@@ -27,6 +28,9 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		}
 		return append(dst, '}', '}'), nil
 	case *actors.Ack:
+		if err := checkID(m.ID); err != nil {
+			return dst, err
+		}
 		dst = append(dst, `{"type":"ack","id":`...)
 		dst = append(dst, m.ID...)
 		return append(dst, '}'), nil
@@ -50,6 +54,9 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		dst = strconv.AppendBool(dst, m.On)
 		return append(dst, '}'), nil
 	case *actors.Error:
+		if err := checkID(m.ID); err != nil {
+			return dst, err
+		}
 		return appendJSON(dst, struct {
 			Type    string          `json:"type"`
 			ID      json.RawMessage `json:"id,omitempty"`
@@ -82,6 +89,18 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		}{"hello", m.Version, us, m.Rate, m.Merge})
 	}
 	return dst, fmt.Errorf("encode: unknown server message %T", msg)
+}
+
+// checkID refuses to echo an id that is not UTF-8: every text frame dmxd
+// writes is UTF-8 (a browser fails the connection on one that is not).
+// DecodeCommand accepts only UTF-8 text, so this does not happen; the
+// other strings dmxd writes go through encoding/json, which replaces
+// invalid bytes.
+func checkID(id actors.ID) error {
+	if !utf8.Valid(id) {
+		return fmt.Errorf("encode: id %q is not UTF-8", id)
+	}
+	return nil
 }
 
 func appendJSON(dst []byte, v any) ([]byte, error) {

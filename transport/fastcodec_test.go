@@ -39,6 +39,7 @@ var slowForms = []string{
 	`{"dmx": [1], "universe": 0}`, `{"dmx": [1], "universe": 5}`, `{"id": "a\"b", "get": true}`,
 	`{"id": 1.5, "get": true}`, `{"id": true, "get": true}`, `{"get": true} x`, `{"d\u006dx": [1]}`,
 	`{"dmx": [1,]}`, `{"dmx": {"1": 1,}}`, `{"get": truex}`, `{"id": "é", "get": true}`,
+	"{\"id\": \"\xff\", \"get\": true}", "{\"dmx\": [1], \"\xfe\": 1}", `{"id": "\ud800", "get": true}`,
 }
 
 func TestFastPathTakesCommonForms(t *testing.T) {
