@@ -140,12 +140,15 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 		{`nope`, "bad_json"},
 		{`{"dmx": {"1": 1}, "universe": 7, "id": 3}`, "bad_universe"},
 		{`{"frob": 1, "id": 4}`, "bad_request"},
+		{`{"dmx": {"1": 1}, "dmx": {"2": 2}, "id": 5}`, "bad_request"},
+		{`{"dmx": {"3": 3, "3": 4}, "id": 6}`, "bad_request"},
+		{`{"get": true, "universe": 1, "universe": 1, "id": 7}`, "bad_request"},
 	}
 	for _, c := range cases {
 		if err := d.Send(c.send); err != nil {
 			t.Fatal(err)
 		}
-		m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" })
+		m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" || m.Type == "ack" })
 		if err != nil {
 			t.Fatalf("%s: %v", c.send, err)
 		}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		`{"dmx": [1], "fade": [1]}`,
 		`{`,
 		"{\"get\": true, \"id\": \"\xff\"}",
+		`{"dmx": [1], "dmx": [2], "id": 1}`,
+		`{"dmx": {"1": 1, "\u0031": 2}}`,
 		`{"get": true, "id": "\ud800"}`,
 	} {
 		f.Add([]byte(s), uint16(4))
@@ -61,6 +64,9 @@ func FuzzDecodeCommand(f *testing.F) {
 				t.Fatalf("echoed id %q is not JSON", e.ID)
 			}
 			return
+		}
+		if !utf8.Valid(data) || namesAKeyTwice(data) {
+			t.Fatalf("DecodeCommand(%q) accepted text that is not UTF-8 or names a key twice", data)
 		}
 		if cmd.Universe < 1 || cmd.Universe > universes {
 			t.Fatalf("universe %d outside 1..%d", cmd.Universe, universes)
@@ -92,4 +98,62 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNamesAKeyTwice checks the fuzz target's reference.
+func TestNamesAKeyTwice(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a": 1, "b": {"a": 1}, "c": [{"a": 1}, {"a": 2}]}`: false,
+		`{"a": "a", "b": ["a", "a"]}`:                        false,
+		`{"a": 1, "a": 1}`:                                   true,
+		`{"a": {"b": 1}, "c": 2, "a": 3}`:                    true,
+		`{"x": [{"b": 1, "b": 2}]}`:                          true,
+		`{"a": [], "\u0061": 1}`:                             true,
+		`[{"a": 1}, {"a": 1}]`:                               false,
+	} {
+		if got := namesAKeyTwice([]byte(in)); got != want {
+			t.Errorf("namesAKeyTwice(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// namesAKeyTwice reports whether an object in the JSON text data names a
+// key twice, as encoding/json's tokenizer reads it: the fuzz target's own
+// reference, apart from the decoder's.
+func namesAKeyTwice(data []byte) bool {
+	type level struct {
+		keys map[string]bool // nil in an array
+		key  bool            // in an object, the next token is a key
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			if n := len(stack); n > 0 && stack[n-1].key {
+				k, _ := tok.(string)
+				if stack[n-1].keys[k] {
+					return true
+				}
+				stack[n-1].keys[k], stack[n-1].key = true, false
+				continue
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].key = true
+		}
+	}
 }
