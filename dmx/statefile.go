@@ -94,7 +94,7 @@ func SaveState(path string, states []UniverseState, now time.Time) error {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(path)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
@@ -120,6 +120,35 @@ func SaveState(path string, states []UniverseState, now time.Time) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// createTemp creates the temporary file a save of path writes first, in
+// path's directory.
+func createTemp(path string) (*os.File, error) {
+	return os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+}
+
+// CheckWritable reports whether SaveState can save to path, by doing what a
+// save does first: it creates a temporary file in path's directory (and
+// removes it). Permission bits would not tell: root ignores them, and a
+// read-only mount refuses root too. A path that is a directory is refused,
+// since a save could not rename a file over it.
+func CheckWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	tmp, err := createTemp(path)
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", filepath.Dir(path), err)
+	}
+	closeErr := tmp.Close()
+	if err := os.Remove(tmp.Name()); err != nil {
+		return fmt.Errorf("remove %s: %w", tmp.Name(), err)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), closeErr)
 	}
 	return nil
 }

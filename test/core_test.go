@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/dmx"
 	"github.com/dmxd/dmxd/test/testkit"
@@ -196,12 +197,15 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 		{`nope`, "bad_json"},
 		{`{"dmx": {"1": 1}, "universe": 7, "id": 3}`, "bad_universe"},
 		{`{"frob": 1, "id": 4}`, "bad_request"},
+		{`{"dmx": {"1": 1}, "dmx": {"2": 2}, "id": 5}`, "bad_request"},
+		{`{"dmx": {"3": 3, "3": 4}, "id": 6}`, "bad_request"},
+		{`{"get": true, "universe": 1, "universe": 1, "id": 7}`, "bad_request"},
 	}
 	for _, c := range cases {
 		if err := d.Send(c.send); err != nil {
 			t.Fatal(err)
 		}
-		m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" })
+		m, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "error" || m.Type == "ack" })
 		if err != nil {
 			t.Fatalf("%s: %v", c.send, err)
 		}
@@ -217,6 +221,35 @@ func TestErrorsKeepTheConnection(t *testing.T) {
 		t.Fatalf("binary frame: %s %v, want unsupported", m.Raw, err)
 	}
 	assertDark(t, getState(t, d, 1), "after refused commands")
+}
+
+// TestTextNotUTF8IsRefused sends a command whose id is not UTF-8: dmxd
+// refuses it with bad_json and echoes no byte of it (a browser fails a
+// connection on a text frame that is not UTF-8), applies nothing, and
+// keeps the connection.
+func TestTextNotUTF8IsRefused(t *testing.T) {
+	p := startDMXD(t)
+	d := dial(t, p)
+	if err := d.Send("{\"dmx\": {\"1\": 9}, \"id\": \"cue \xff\"}"); err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	m, err := d.Until(5*time.Second, func(m testkit.Message) bool {
+		if !utf8.ValidString(m.Raw) {
+			bad = append(bad, m.Raw)
+		}
+		return m.Type == "ack" || m.Type == "error"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Errorf("dmxd sent text frames that are not UTF-8: %q", bad)
+	}
+	if m.Type != "error" || m.Code != "bad_json" || m.ID != nil {
+		t.Errorf("answer %q, want error bad_json without an id", m.Raw)
+	}
+	assertDark(t, getState(t, d, 1), "after a command that is not UTF-8")
 }
 
 // TestOversizedMessageCloses1009 sends a message over 64 KiB: just over,

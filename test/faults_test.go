@@ -3,9 +3,11 @@ package test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -252,6 +254,116 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 	}
 	if !found {
 		t.Error("no log line says the state file was moved aside")
+	}
+}
+
+// TestUnwritableStateExits2: a state file dmxd could not save is an
+// operator's mistake found at start — exit status 2 and one line on
+// stderr, before anything listens — not an error at the first save and
+// exit 1 at SIGTERM.
+func TestUnwritableStateExits2(t *testing.T) {
+	t.Run("read-only directory", func(t *testing.T) {
+		dir, wrap := readOnlyDir(t)
+		expectExit2(t, wrap, filepath.Join(dir, "dmxd.json"))
+	})
+	t.Run("state path is a directory", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "state")
+		if err := os.Mkdir(state, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		expectExit2(t, nil, state)
+		if st, err := os.Stat(state); err != nil || !st.IsDir() {
+			t.Errorf("the directory given as --state is gone: %v", err)
+		}
+	})
+}
+
+// expectExit2 runs dmxd with --state state and checks that it exits 2
+// with one line on stderr that names the flag, without listening.
+func expectExit2(t *testing.T, wrap []string, state string) {
+	t.Helper()
+	code, stderr, listened := runUntilExit(t, wrap, "--state", state)
+	if listened {
+		t.Fatalf("dmxd started with --state %s (exit %d after SIGTERM), want exit 2 before it listens:\n%s",
+			state, code, strings.Join(stderr, "\n"))
+	}
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if len(stderr) != 1 || !strings.HasPrefix(stderr[0], "dmxd: --state") {
+		t.Errorf("stderr %q, want one line about --state", stderr)
+	}
+	t.Logf("%s", stderr)
+}
+
+// readOnlyDir returns a directory in which nothing can be created, and the
+// command prefix dmxd must run under for that to hold. Permission bits stop
+// a process that is not root: then there is no prefix. Root ignores them,
+// so dmxd then runs in a mount namespace of its own (unshare) where the
+// directory is a read-only tmpfs. The test is skipped when neither works.
+func readOnlyDir(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+	f, err := os.CreateTemp(dir, "probe-*")
+	if err != nil {
+		return dir, nil
+	}
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("permissions do not stop this process from writing (root) and there is no unshare to mount a read-only directory")
+	}
+	const mountRO = `mount -t tmpfs -o ro dmxd-ro "$1" && shift && exec "$@"`
+	var tried []string
+	for _, ns := range [][]string{{"--mount"}, {"--user", "--map-root-user", "--mount"}} {
+		wrap := append(append([]string{unshare}, ns...), "sh", "-c", mountRO, "sh", dir)
+		// The prefix works when the mount succeeds and a write under it fails.
+		probe := exec.Command(wrap[0], append(wrap[1:], "sh", "-c", `! touch "$0/probe" 2>/dev/null`, dir)...)
+		out, err := probe.CombinedOutput()
+		if err == nil {
+			return dir, wrap
+		}
+		tried = append(tried, fmt.Sprintf("unshare %s: %v %s", strings.Join(ns, " "), err, out))
+	}
+	t.Skipf("permissions do not stop this process from writing (root) and no mount namespace with a read-only tmpfs could be made: %s", tried)
+	return "", nil
+}
+
+// TestFailedFinalSaveExits1: when the state cannot be saved at shutdown
+// (its directory was replaced by a file while dmxd ran), dmxd logs the
+// error and exits 1: the levels are lost and the operator must hear of it.
+// (A passed shutdown deadline, which loses no levels, still exits 0.)
+func TestFailedFinalSaveExits1(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := testkit.Start(binary, "--state", filepath.Join(dir, "dmxd.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Stop(5 * time.Second); err != nil || code != 1 {
+		t.Errorf("exit %d %v after SIGTERM with a state file it cannot save, want 1", code, err)
+	}
+	logged := false
+	for _, l := range p.Logs() {
+		if l["level"] == "error" && strings.Contains(fmt.Sprint(l["message"]), "cannot save state") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no error logged for the failed save:\n%s", strings.Join(p.RawLogs(), "\n"))
 	}
 }
 

@@ -1,10 +1,15 @@
 package test
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,4 +72,39 @@ func assertDark(t *testing.T, st testkit.Message, why string) {
 			t.Fatalf("channel %d = %d, want 0 %s", i+1, v, why)
 		}
 	}
+}
+
+// runUntilExit runs dmxd with args (plus --listen 127.0.0.1:0 and JSON
+// logs), after the command prefix wrap if any (such as unshare), and waits
+// for it to exit: it returns the exit status and the stderr lines. A dmxd
+// that listens instead is stopped with SIGTERM, and listened says so.
+// Nothing is timed: stderr ends when dmxd exits.
+func runUntilExit(t *testing.T, wrap []string, args ...string) (code int, stderr []string, listened bool) {
+	t.Helper()
+	argv := append(append(slices.Clone(wrap), binary), args...)
+	argv = append(argv, "--listen", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "DMXD_TOKEN=", "DMXD_OUTPUT=")
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		stderr = append(stderr, sc.Text())
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["listen"] != nil && !listened {
+			listened = true
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %q: %v", argv, err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr, listened
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
@@ -53,6 +55,12 @@ func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
 // decodeCommandJSON is DecodeCommand through encoding/json: the reference
 // decoder, which answers every input, refusals included.
 func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Error) {
+	// JSON text between systems is UTF-8 (RFC 8259 8.1): other text is not
+	// JSON, and nothing of it is echoed. encoding/json would read it, and
+	// an id's raw bytes would go back in a text frame that is not UTF-8.
+	if !utf8.Valid(data) {
+		return nil, refuse(nil, CodeBadJSON, "not valid JSON: the text is not UTF-8")
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		var probe any
@@ -65,11 +73,15 @@ func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Err
 		return nil, refuse(nil, CodeBadRequest, "a command is a JSON object")
 	}
 	cmd := &actors.Command{Universe: 1}
-	if raw, ok := obj[keyID]; ok {
+	twice, repeated := repeatedKey(data, len(obj))
+	if raw, ok := obj[keyID]; ok && twice != keyID {
 		if !isStringOrNumber(raw) {
 			return nil, refuse(nil, CodeBadRequest, "id must be a string or a number")
 		}
 		cmd.ID = actors.ID(bytes.Clone(raw))
+	}
+	if repeated {
+		return nil, refuse(cmd.ID, CodeBadRequest, "key %q appears twice", twice)
 	}
 	var name string
 	for k := range obj {
@@ -158,6 +170,9 @@ func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, refuse(nil, CodeBadRequest, "%s: %v", name, err)
 		}
+		if k, ok := repeatedKey(raw, len(m)); ok {
+			return nil, refuse(nil, CodeBadRequest, "%s: key %q appears twice", name, k)
+		}
 		changes := make([]dmx.Change, 0, len(m))
 		// Sorted keys: a command with several mistakes gets the same
 		// answer every time, although a JSON object has no order.
@@ -205,6 +220,77 @@ func decodeLevels(raw, rawStart json.RawMessage, hasStart bool, name string) ([]
 		return changes, nil
 	}
 	return nil, refuse(nil, CodeBadRequest, "%s must be an object or an array", name)
+}
+
+// repeatedKey returns the first key that the JSON object obj names a
+// second time, given n, the number of keys encoding/json read from it (it
+// keeps the last value of a repeated key, where the protocol refuses the
+// message). Keys are compared as encoding/json reads them: "dmx" and
+// "d\u006dx" are one key. obj must be valid JSON.
+func repeatedKey(obj []byte, n int) (string, bool) {
+	count := 0
+	for range objectKeys(obj) {
+		count++
+	}
+	if count == n {
+		return "", false
+	}
+	seen := make(map[string]bool, count)
+	for raw := range objectKeys(obj) {
+		var k string
+		if err := json.Unmarshal(raw, &k); err != nil {
+			continue // not reached: raw is a JSON string
+		}
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+	}
+	return "", false // not reached: count > n means a key came twice
+}
+
+// objectKeys yields the keys of the JSON object obj, each as its JSON
+// string (quotes and escapes included), in the text's order. obj must be
+// valid JSON.
+func objectKeys(obj []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		depth := 0
+		for i := 0; i < len(obj); i++ {
+			switch obj[i] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			case '"':
+				start := i
+				for i++; i < len(obj) && obj[i] != '"'; i++ {
+					if obj[i] == '\\' {
+						i++
+					}
+				}
+				if i >= len(obj) {
+					return // not JSON: a string without its end
+				}
+				// In the outer object, a string followed by ':' is a key.
+				if depth == 1 && nextByte(obj, i+1) == ':' && !yield(obj[start:i+1]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// nextByte returns the first byte of b from i on that is not JSON
+// whitespace, or 0.
+func nextByte(b []byte, i int) byte {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return b[i]
+		}
+	}
+	return 0
 }
 
 // parseChannelKey parses an object key "1".."512", written without

@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
@@ -30,6 +32,10 @@ func FuzzDecodeCommand(f *testing.F) {
 		`[1, 2]`,
 		`{"dmx": [1], "fade": [1]}`,
 		`{`,
+		"{\"get\": true, \"id\": \"\xff\"}",
+		`{"dmx": [1], "dmx": [2], "id": 1}`,
+		`{"dmx": {"1": 1, "\u0031": 2}}`,
+		`{"get": true, "id": "\ud800"}`,
 	} {
 		f.Add([]byte(s), uint16(4))
 	}
@@ -51,13 +57,16 @@ func FuzzDecodeCommand(f *testing.F) {
 				t.Fatalf("message %q is not one line", e.Message)
 			}
 			b, err := AppendMessage(nil, e)
-			if err != nil || !json.Valid(b) {
-				t.Fatalf("error encodes as %s, %v", b, err)
+			if err != nil || !json.Valid(b) || !utf8.Valid(b) {
+				t.Fatalf("error encodes as %q, %v: want valid JSON and UTF-8", b, err)
 			}
 			if e.ID != nil && !json.Valid(e.ID) {
 				t.Fatalf("echoed id %q is not JSON", e.ID)
 			}
 			return
+		}
+		if !utf8.Valid(data) || namesAKeyTwice(data) {
+			t.Fatalf("DecodeCommand(%q) accepted text that is not UTF-8 or names a key twice", data)
 		}
 		if cmd.Universe < 1 || cmd.Universe > universes {
 			t.Fatalf("universe %d outside 1..%d", cmd.Universe, universes)
@@ -84,9 +93,67 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if cmd.ID != nil {
 			b, err := AppendMessage(nil, &actors.Ack{ID: cmd.ID})
-			if err != nil || !json.Valid(b) {
-				t.Fatalf("ack encodes as %s, %v", b, err)
+			if err != nil || !json.Valid(b) || !utf8.Valid(b) {
+				t.Fatalf("ack encodes as %q, %v: want valid JSON and UTF-8", b, err)
 			}
 		}
 	})
+}
+
+// TestNamesAKeyTwice checks the fuzz target's reference.
+func TestNamesAKeyTwice(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a": 1, "b": {"a": 1}, "c": [{"a": 1}, {"a": 2}]}`: false,
+		`{"a": "a", "b": ["a", "a"]}`:                        false,
+		`{"a": 1, "a": 1}`:                                   true,
+		`{"a": {"b": 1}, "c": 2, "a": 3}`:                    true,
+		`{"x": [{"b": 1, "b": 2}]}`:                          true,
+		`{"a": [], "\u0061": 1}`:                             true,
+		`[{"a": 1}, {"a": 1}]`:                               false,
+	} {
+		if got := namesAKeyTwice([]byte(in)); got != want {
+			t.Errorf("namesAKeyTwice(%s) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// namesAKeyTwice reports whether an object in the JSON text data names a
+// key twice, as encoding/json's tokenizer reads it: the fuzz target's own
+// reference, apart from the decoder's.
+func namesAKeyTwice(data []byte) bool {
+	type level struct {
+		keys map[string]bool // nil in an array
+		key  bool            // in an object, the next token is a key
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			if n := len(stack); n > 0 && stack[n-1].key {
+				k, _ := tok.(string)
+				if stack[n-1].keys[k] {
+					return true
+				}
+				stack[n-1].keys[k], stack[n-1].key = true, false
+				continue
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].key = true
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 )
@@ -27,6 +28,9 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		}
 		return append(dst, '}', '}'), nil
 	case *actors.Ack:
+		if !validUTF8(m.ID) {
+			return dst, errIDNotUTF8(m.ID)
+		}
 		dst = append(dst, `{"type":"ack","id":`...)
 		dst = append(dst, m.ID...)
 		return append(dst, '}'), nil
@@ -50,6 +54,9 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		dst = strconv.AppendBool(dst, m.On)
 		return append(dst, '}'), nil
 	case *actors.Error:
+		if !validUTF8(m.ID) {
+			return dst, errIDNotUTF8(m.ID)
+		}
 		return appendJSON(dst, struct {
 			Type    string          `json:"type"`
 			ID      json.RawMessage `json:"id,omitempty"`
@@ -82,6 +89,25 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 		}{"hello", m.Version, us, m.Rate, m.Merge})
 	}
 	return dst, fmt.Errorf("encode: unknown server message %T", msg)
+}
+
+// validUTF8 is utf8.Valid, faster for the short ASCII ids desks send.
+func validUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
+}
+
+// errIDNotUTF8 is AppendMessage's refusal to echo an id that is not UTF-8:
+// every text frame dmxd writes is UTF-8 (a browser fails the connection on
+// one that is not). DecodeCommand accepts only UTF-8 text, so this does not
+// happen; the other strings dmxd writes go through encoding/json, which
+// replaces invalid bytes.
+func errIDNotUTF8(id actors.ID) error {
+	return fmt.Errorf("encode: id %q is not UTF-8", id)
 }
 
 func appendJSON(dst []byte, v any) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
@@ -129,9 +130,9 @@ func TestAppendMessageParsesBack(t *testing.T) {
 }
 
 // TestAppendMessageEchoesDecodedID: every id the decoder accepts comes back
-// in an ack and an error that parse as JSON.
+// as written, in an ack and an error that parse as JSON and are UTF-8.
 func TestAppendMessageEchoesDecodedID(t *testing.T) {
-	for _, id := range []string{`0`, `-7`, `1.25`, `1e400`, `"x"`, `""`, `"\u00e9\n"`, `"😀"`} {
+	for _, id := range []string{`0`, `-7`, `1.25`, `1e400`, `"x"`, `""`, `"\u00e9\n"`, `"😀"`, `"\ud800"`, `"\udc00\ud800"`} {
 		cmd, e := DecodeCommand([]byte(`{"get": true, "id": `+id+`}`), 1)
 		if e != nil {
 			t.Fatalf("id %s refused: %+v", id, e)
@@ -142,12 +143,27 @@ func TestAppendMessageEchoesDecodedID(t *testing.T) {
 				t.Fatal(err)
 			}
 			var m map[string]json.RawMessage
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatalf("%s does not parse: %v", b, err)
+			if err := json.Unmarshal(b, &m); err != nil || !utf8.Valid(b) {
+				t.Fatalf("%q does not parse or is not UTF-8: %v", b, err)
 			}
 			if string(m["id"]) != id {
 				t.Errorf("%s: id %s, want %s", b, m["id"], id)
 			}
+		}
+	}
+}
+
+// TestAppendMessageRefusesIDNotUTF8: an id that is not UTF-8 (the decoder
+// never accepts one) is not echoed: the ack or error is not encoded.
+func TestAppendMessageRefusesIDNotUTF8(t *testing.T) {
+	id := actors.ID("\"cue \xff\"")
+	for _, msg := range []any{&actors.Ack{ID: id}, &actors.Error{ID: id, Code: CodeBadValue, Message: "m"}} {
+		got, err := AppendMessage([]byte("x"), msg)
+		if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("AppendMessage(%T) error %v, want one about UTF-8", msg, err)
+		}
+		if string(got) != "x" {
+			t.Errorf("AppendMessage(%T) appended %q", msg, got[1:])
 		}
 	}
 }

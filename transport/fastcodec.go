@@ -20,8 +20,10 @@ const (
 //
 // Well-formed commands in their common forms take a hand-written fast path
 // that allocates once; anything else — every refusal, escapes in strings,
-// fractional ids, duplicate keys — goes to the encoding/json decoder, so
-// the answers are exactly those of decodeCommandJSON.
+// bytes beyond ASCII, fractional ids, duplicate keys — goes to the
+// encoding/json decoder, so the answers are exactly those of
+// decodeCommandJSON. Text that is not UTF-8 is refused (bad_json): an
+// accepted command's id is valid UTF-8.
 func DecodeCommand(data []byte, universes int) (*actors.Command, *actors.Error) {
 	if cmd, ok := decodeFast(data, universes); ok {
 		return cmd, nil

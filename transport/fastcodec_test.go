@@ -39,6 +39,9 @@ var slowForms = []string{
 	`{"dmx": [1], "universe": 0}`, `{"dmx": [1], "universe": 5}`, `{"id": "a\"b", "get": true}`,
 	`{"id": 1.5, "get": true}`, `{"id": true, "get": true}`, `{"get": true} x`, `{"d\u006dx": [1]}`,
 	`{"dmx": [1,]}`, `{"dmx": {"1": 1,}}`, `{"get": truex}`, `{"id": "é", "get": true}`,
+	`{"id": 1, "id": 2, "get": true}`, `{"universe": 1, "universe": 1, "get": true}`, `{"fade": [1], "ms": 5, "ms": 5}`,
+	`{"dmx": [1], "start": 2, "start": 2}`, `{"blackout": true, "blackout": true}`,
+	"{\"id\": \"\xff\", \"get\": true}", "{\"dmx\": [1], \"\xfe\": 1}", `{"id": "\ud800", "get": true}`,
 }
 
 func TestFastPathTakesCommonForms(t *testing.T) {

@@ -89,9 +89,14 @@ func validPort(port string) bool {
 	return err == nil && n <= 65535
 }
 
+// oneLine escapes the line breaks of s, for an error that must stay one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+}
+
 // parseConfig reads flags from args and, for flags not given there, the
 // DMXD_* environment through getenv. Every error is one line, for exit
-// status 2.
+// status 2. It writes nothing (checkState tries the state file's directory).
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("dmxd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -123,7 +128,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--allow-hosts LIST] [--max-conns N] [--conn-rate N] [--ping-interval D] [--log-level L] [--log-format F]")
 		}
 		// The flag package quotes no names: "--a\nb" must not become two lines.
-		return c, errors.New(strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error()))
+		return c, errors.New(oneLine(err.Error()))
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -350,5 +352,33 @@ func TestConnLimit(t *testing.T) {
 		if got := connLimit(tc.maxConns, tc.nofile, tc.outputs); got != tc.want {
 			t.Errorf("connLimit(%d, %d, %d) = %d, want %d", tc.maxConns, tc.nofile, tc.outputs, got, tc.want)
 		}
+	}
+}
+
+// TestRunUnwritableState: a state file dmxd could not save exits with
+// status 2 and one line on stderr (here a directory given as the file,
+// whose name holds a line break), before anything listens.
+func TestRunUnwritableState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "a\nb")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if code := run([]string{"--listen", "127.0.0.1:0", "--state", state}, env(nil), &stderr); code != 2 {
+		t.Errorf("run = %d, want 2", code)
+	}
+	out := stderr.String()
+	if !strings.HasPrefix(out, "dmxd: --state") || !strings.Contains(out, "is a directory") || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+		t.Errorf("stderr %q, want one line saying --state is a directory", out)
+	}
+}
+
+// TestCheckState: no state file needs no check; a writable one passes.
+func TestCheckState(t *testing.T) {
+	if err := checkState(""); err != nil {
+		t.Errorf("checkState(\"\") = %v", err)
+	}
+	if err := checkState(filepath.Join(t.TempDir(), "state.json")); err != nil {
+		t.Errorf("checkState(a writable directory) = %v", err)
 	}
 }

@@ -74,11 +74,16 @@ func main() {
 }
 
 // run is dmxd's main; it returns the exit status: 0 after a clean
-// shutdown, 1 on a runtime failure, 2 on a bad command line.
+// shutdown, 1 on a runtime failure (a final save of the state file that
+// fails is one: the levels are lost), 2 on a bad command line or a state
+// file dmxd could not write.
 func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, getenv)
+	if err == nil {
+		err = checkState(cfg.state)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dmxd: %v\n", err)
+		fmt.Fprintf(stderr, "dmxd: %s\n", oneLine(err.Error())) // a path may hold a line break
 		return 2
 	}
 	log := newLogger(cfg, stderr)

@@ -2,12 +2,27 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/dmx"
 )
+
+// checkState fails, for exit status 2, when dmxd could not save
+// the state file at path ("" is no state file): an operator's mistake is
+// found at start, not at the first save or at shutdown. It creates and
+// removes a file in path's directory.
+func checkState(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := dmx.CheckWritable(path); err != nil {
+		return fmt.Errorf("--state: %w", err)
+	}
+	return nil
+}
 
 // restoreState loads the state file for a server with universes 1..n. A
 // missing file starts dark; an unreadable one is moved aside (never
