@@ -21,12 +21,12 @@ run *ARGS: build
 test: lint
     go test -race -count=1 -p 1 -timeout 15m ./...
 
-# Run every fuzz target for a few seconds (FUZZTIME=30s just fuzz for longer); crashers land in testdata/fuzz and become regular test cases.
+# Run every fuzz target for a number of inputs (FUZZTIME=1000000x just fuzz for longer; a count, not a duration: Go 1.26's coordinator can fail a duration run that found nothing, golang/go#75804); crashers land in testdata/fuzz and become regular test cases.
 fuzz:
-    go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime=${FUZZTIME:-5s} ./transport
-    go test -run='^$' -fuzz='^FuzzFastDecoderAgrees$' -fuzztime=${FUZZTIME:-5s} ./transport
-    go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-5s} ./dmx
-    go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-5s} ./cmd/dmxd
+    go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime=${FUZZTIME:-100000x} ./transport
+    go test -run='^$' -fuzz='^FuzzFastDecoderAgrees$' -fuzztime=${FUZZTIME:-100000x} ./transport
+    go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-100000x} ./dmx
+    go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-100000x} ./cmd/dmxd
 
 # gofmt check and go vet.
 lint:
