@@ -340,7 +340,10 @@ func TestFadeSteps(t *testing.T) {
 				t.Fatalf("steps %v are not rising", steps)
 			}
 		}
-		// Each step went to the output as a frame at the same instant.
+		// Each step went to the output as a frame at the same instant: once
+		// every goroutine in the bubble waits, the output actor has
+		// recorded the last one too.
+		synctest.Wait()
 		stepAt := map[time.Duration]uint8{}
 		for i, l := range steps {
 			stepAt[time.Duration(i+1)*period] = l
