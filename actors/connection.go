@@ -116,8 +116,10 @@ func (c *connectionActor) send(msg any) {
 		c.behind, c.since = true, time.Now()
 		c.log.Debug().Msg("client fell behind")
 	}
-	switch msg.(type) {
-	case *State, *Update, *Blackout:
+	switch m := msg.(type) {
+	case *Update:
+		m.Done() // replaced by a fresh state when the client catches up
+	case *State, *Blackout:
 		// Replaced by a fresh state when the client catches up.
 	default:
 		c.held = append(c.held, msg)

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -136,10 +137,43 @@ type State struct {
 // Update carries the latest level of every channel that changed since
 // the previous update, in ascending channel order. One Update goes to
 // every desk: Wire lets the transport encode it once for all of them.
+//
+// Whoever ends its way to one desk calls Done once for that desk: the
+// transport when it has written it to the socket or lost it with the
+// connection, the connection actor when the transport did not take it.
+// The universe sends its next update only when most desks have this one
+// (see universeActor.sendUpdate): the fan-out is paced by how fast the
+// desks are really written to, not by the clock alone.
 type Update struct {
 	Universe int
 	Changes  []dmx.Change
 	Wire     WireCache
+	pending  *atomic.Int64 // deliveries not done yet; nil outside a broadcast
+}
+
+// NewUpdate returns an update of changes broadcast to deliveries desks,
+// each of which will call Done once.
+func NewUpdate(universe int, changes []dmx.Change, deliveries int) *Update {
+	up := &Update{Universe: universe, Changes: changes, pending: new(atomic.Int64)}
+	up.pending.Store(int64(deliveries))
+	return up
+}
+
+// Pending returns how many of a broadcast update's deliveries are not
+// done yet (0 for an update that was not broadcast).
+func (u *Update) Pending() int64 {
+	if u.pending == nil {
+		return 0
+	}
+	return u.pending.Load()
+}
+
+// Done ends this update's way to one desk. It is safe for concurrent use
+// and does nothing for an update that was not broadcast.
+func (u *Update) Done() {
+	if u.pending != nil {
+		u.pending.Add(-1)
+	}
 }
 
 // WireCache holds a broadcast message's encoding, made by whichever

@@ -83,6 +83,8 @@ type universeActor struct {
 	nextSrc   dmx.Source
 	outStatus *OutputStatus // the output's last reported state
 	updates   *rate.Limiter // paces updates to one per period
+	fanout    *Update       // the last update sent, whose deliveries are counted
+	fanoutAt  time.Time     // when the last update was sent
 	dirty     bool          // levels or blackout changed since the last frame
 	batching  bool          // an endBatch is queued
 	replies   map[string]*applied
@@ -296,18 +298,48 @@ func (u *universeActor) publish(ctx actor.Context) {
 // sendUpdate sends every desk the channels changed since the last update,
 // at most once a period on average: desks need no more, and a flood of
 // changes costs one fan-out per period. The limiter's burst of 2 absorbs
-// the jitter of ticks.
+// the jitter of ticks. An update also waits while the previous one is
+// still on its way to many desks (see fanningOut); the changes gather
+// meanwhile and the next tick tries again.
 func (u *universeActor) sendUpdate(ctx actor.Context) {
-	if !u.mixer.Changed() || !u.updates.Allow() {
+	now := time.Now()
+	if !u.mixer.Changed() || u.fanningOut(now) || !u.updates.Allow() {
 		return
 	}
 	changed := u.mixer.TakeChanged()
 	levels := u.mixer.Levels()
-	up := &Update{Universe: u.number, Changes: make([]dmx.Change, 0, changed.Len())}
+	changes := make([]dmx.Change, 0, changed.Len())
 	changed.Each(func(i int) {
-		up.Changes = append(up.Changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
+		changes = append(changes, dmx.Change{Channel: uint16(i + 1), Level: levels[i]})
 	})
+	up := NewUpdate(u.number, changes, len(u.subs))
+	u.fanout, u.fanoutAt = up, now
 	u.broadcast(ctx, up)
+}
+
+// The fan-out pace. Writing one update to thousands of desks is most of
+// what a busy dmxd does (a system call per desk), and the clock alone
+// would start the next fan-out every period however far behind the
+// writers are: their goroutines would crowd the run queue where a desk's
+// command waits to be read and answered. So the next update waits until
+// the previous one is done for all but fanoutSlack desks, or a quarter of
+// them (slow and stalled readers hold theirs for seconds), and never
+// longer than fanoutMaxWait (a desk whose actor stopped never reports its
+// update done). An idle machine writes a fan-out within a period and
+// keeps one update a period; a saturated one sends fewer, bigger updates.
+const (
+	fanoutSlack     = 8
+	fanoutSlackPart = 4
+	fanoutMaxWait   = time.Second
+)
+
+// fanningOut reports whether the previous update is still on its way to
+// more desks than the pace allows.
+func (u *universeActor) fanningOut(now time.Time) bool {
+	if u.fanout == nil || now.Sub(u.fanoutAt) >= fanoutMaxWait {
+		return false
+	}
+	return u.fanout.Pending() > max(fanoutSlack, int64(len(u.subs)/fanoutSlackPart))
 }
 
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {

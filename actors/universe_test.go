@@ -499,3 +499,65 @@ func TestCreditComesBack(t *testing.T) {
 		t.Errorf("a 512-channel command weighs %d, want 9", w)
 	}
 }
+
+// TestUpdatesWaitForTheirFanout: the next update waits while the previous
+// one is still on its way to more desks than the pace allows (here 10
+// desks, none done), goes out within a period of enough desks being done
+// with it, and never waits longer than fanoutMaxWait.
+func TestUpdatesWaitForTheirFanout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		period := time.Second / MaxRate
+		b := newBubbleUniverse(t, MaxRate, dmx.LTP)
+		// Nine more desks that never finish an update: with b's own, ten
+		// deliveries are pending after each fan-out.
+		var others []*actor.PID
+		for range 9 {
+			pid := b.sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+			b.sys.Root.Send(b.pid, &attach{conn: pid})
+			others = append(others, pid)
+		}
+		synctest.Wait()
+		t0 := time.Now()
+		b.send(dmxCmd(1, chg(1, 10)))
+		at, first := b.update(t)
+		if !at.Equal(t0) {
+			t.Fatalf("first update at %v, want at once", at.Sub(t0))
+		}
+		// A change two periods later is held: 10 deliveries pending.
+		time.Sleep(2 * period)
+		b.send(dmxCmd(1, chg(1, 20)))
+		time.Sleep(10 * period)
+		synctest.Wait()
+		for len(b.sent) > 0 {
+			if up, ok := b.next(t).msg.(*Update); ok {
+				t.Fatalf("update %v at %v while the previous one was pending for 10 desks", up.Changes, time.Since(t0))
+			}
+		}
+		// Two desks done: 8 pending, within fanoutSlack. The next tick sends it.
+		first.Done()
+		first.Done()
+		done := time.Now()
+		at2, second := b.update(t)
+		if l, _ := levelOf(second, 1); l != 20 {
+			t.Errorf("second update %v, want channel 1 at 20", second.Changes)
+		}
+		if wait := at2.Sub(done); wait > period {
+			t.Errorf("second update %v after enough desks were done, want within a period (%v)", wait, period)
+		}
+		// Nobody finishes the second: the third still goes after fanoutMaxWait.
+		b.send(dmxCmd(1, chg(1, 30)))
+		at, third := b.update(t)
+		if l, _ := levelOf(third, 1); l != 30 {
+			t.Errorf("third update %v, want channel 1 at 30", third.Changes)
+		}
+		if wait := at.Sub(at2); wait < fanoutMaxWait || wait > fanoutMaxWait+period {
+			t.Errorf("third update %v after the second, want after fanoutMaxWait (%v), within a period", wait, fanoutMaxWait)
+		}
+		for _, pid := range others {
+			if err := b.sys.Root.PoisonFuture(pid).Wait(); err != nil {
+				t.Errorf("stop %s: %v", pid.Id, err)
+			}
+		}
+		b.stop(t)
+	})
+}

@@ -334,6 +334,7 @@ func (c *conn) write() {
 			deadline = time.Now().Add(closeGrace)
 		}
 		err := c.writeMessages(msgs, deadline)
+		updatesDone(msgs) // written, or lost with the connection
 		if err == nil && pong != nil {
 			err = c.ws.WriteControl(websocket.PongMessage, []byte(*pong), deadline)
 		}
@@ -371,12 +372,23 @@ func (c *conn) write() {
 // outbox: nothing more is queued or written.
 func (c *conn) shut() {
 	c.mu.Lock()
+	updatesDone(c.queue)
 	c.dead, c.writing, c.queue = true, false, nil
 	c.stopReading()
 	c.mu.Unlock()
 	c.pinger.Stop()
 	_ = c.ws.Close()
 	c.srv.pumps.Done()
+}
+
+// updatesDone tells the universes that the updates among msgs are done
+// with for this connection (see actors.Update.Done).
+func updatesDone(msgs []any) {
+	for _, m := range msgs {
+		if up, ok := m.(*actors.Update); ok {
+			up.Done()
+		}
+	}
 }
 
 // writeMessages writes msgs as text frames, as few writes as

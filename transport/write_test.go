@@ -170,3 +170,78 @@ func TestBulkGate(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdatesDone: each connection reports a broadcast update done once
+// its writer wrote it, and one that it can no longer write (its client
+// gone) done as well, so that the universe's fan-out pace never waits for
+// a delivery that will not come.
+func TestUpdatesDone(t *testing.T) {
+	srv, hs := startServer(t, Config{})
+	const desks = 3
+	var clients []*websocket.Conn
+	for range desks {
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		readUntil(t, ws, "state")
+		clients = append(clients, ws)
+	}
+	var conns []*conn
+	srv.mu.Lock()
+	for c := range srv.open {
+		conns = append(conns, c)
+	}
+	srv.mu.Unlock()
+	if len(conns) != desks {
+		t.Fatalf("%d connections open, want %d", len(conns), desks)
+	}
+	up := actors.NewUpdate(1, []dmx.Change{{Channel: 7, Level: 70}}, desks)
+	for _, c := range conns {
+		if !c.Send(up) {
+			t.Fatal("Send refused the update")
+		}
+	}
+	for _, ws := range clients {
+		readUntil(t, ws, "update")
+	}
+	waitPending(t, up, 0)
+
+	// Queued for a connection whose socket is then closed under it.
+	lost := actors.NewUpdate(1, []dmx.Change{{Channel: 8, Level: 80}}, 1)
+	c := conns[0]
+	c.mu.Lock()
+	c.queue = append(c.queue, lost)
+	c.mu.Unlock()
+	c.drop()
+	waitPending(t, lost, 0)
+}
+
+// readUntil reads messages until one of type kind.
+func readUntil(t *testing.T, ws *websocket.Conn, kind string) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", kind, err)
+		}
+		if strings.Contains(string(data), `"type":"`+kind+`"`) {
+			return
+		}
+	}
+}
+
+// waitPending waits until up has want deliveries pending (10 s at most:
+// a backstop, not a timing claim).
+func waitPending(t *testing.T, up *actors.Update, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for up.Pending() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries pending, want %d", up.Pending(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
