@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	StatePath string
 	// SaveInterval defaults to DefaultSaveInterval.
 	SaveInterval time.Duration
+	// UpdateBudget is how many update messages per second all universes
+	// together may send their desks (see DefaultUpdateBudget): 0 is the
+	// default, a negative value means no budget.
+	UpdateBudget int
 	// Version is reported in hello messages.
 	Version string
 	// Log receives the engine's and the actor system's logs.
@@ -99,6 +104,7 @@ func Start(cfg Config) (*Engine, error) {
 		e.saver.saves = cfg.Metrics.StateSaves
 	}
 	period := time.Second / time.Duration(cfg.Rate)
+	budget := newUpdateBudget(cmp.Or(cfg.UpdateBudget, DefaultUpdateBudget))
 	for u := 1; u <= cfg.Universes; u++ {
 		drv := cfg.Outputs[u]
 		if drv == nil {
@@ -117,6 +123,7 @@ func Start(cfg Config) (*Engine, error) {
 		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
 		out := e.sys.NewLocalPID(oname)
 		uu := newUniverseActor(u, period, cfg.Merge, out, pool)
+		uu.budget = budget
 		if e.saver != nil {
 			uu.onChange = e.saver.markDirty
 		}

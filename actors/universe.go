@@ -85,6 +85,7 @@ type universeActor struct {
 	updates   *rate.Limiter // paces updates to one per period
 	fanout    *Update       // the last update sent, whose deliveries are counted
 	fanoutAt  time.Time     // when the last update was sent
+	budget    *updateBudget // update messages of all universes; nil: none
 	dirty     bool          // levels or blackout changed since the last frame
 	batching  bool          // an endBatch is queued
 	replies   map[string]*applied
@@ -299,13 +300,15 @@ func (u *universeActor) publish(ctx actor.Context) {
 // at most once a period on average: desks need no more, and a flood of
 // changes costs one fan-out per period. The limiter's burst of 2 absorbs
 // the jitter of ticks. An update also waits while the previous one is
-// still on its way to many desks (see fanningOut); the changes gather
-// meanwhile and the next tick tries again.
+// still on its way to many desks (see fanningOut) and while the engine's
+// update budget is spent; the changes gather meanwhile and the next tick
+// tries again.
 func (u *universeActor) sendUpdate(ctx actor.Context) {
 	now := time.Now()
-	if !u.mixer.Changed() || u.fanningOut(now) || !u.updates.Allow() {
+	if !u.mixer.Changed() || u.fanningOut(now) || !u.budget.ready(now) || !u.updates.Allow() {
 		return
 	}
+	u.budget.charge(len(u.subs))
 	changed := u.mixer.TakeChanged()
 	levels := u.mixer.Levels()
 	changes := make([]dmx.Change, 0, changed.Len())

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		Version:   version,
 		Log:       log,
 		Metrics:   mets,
+		// --update-budget 0 is no budget; the engine's 0 is its default.
+		UpdateBudget: cmp.Or(cfg.updates, -1),
 	})
 	if err != nil {
 		_ = ln.Close()
