@@ -37,6 +37,7 @@ func TestShortChaosRun(t *testing.T) {
 	cfg.UpdateBudget = 6000            // moderate: the harness runs under -race
 	cfg.MinWindowFrames = 20
 	cfg.MaxFrameGap = 500 * time.Millisecond
+	cfg.ArrivalMaxGap = time.Second
 	cfg.ConnRate = 50
 	cfg.FloodDesks = 10
 	cfg.ProbeBound = time.Second

@@ -88,12 +88,19 @@ type Config struct {
 	// PingInterval is dmxd's --ping-interval: a client silent for twice
 	// that is dropped, so half-open connections are reaped within it.
 	PingInterval time.Duration
-	// MinWindowFrames is the fewest frames allowed in any 1-second window
-	// while a device is plugged in, and MaxFrameGap the longest time
-	// between two frames. The full run holds dmxd to 43 and two frame
-	// periods; the short run in go test uses sanity bounds (see there).
+	// MinWindowFrames is the fewest frames a 1-second window at the
+	// recorder should hold while a device is plugged in (short windows are
+	// reported), and MaxFrameGap the longest time dmxd may take between
+	// two frame writes (the writer-timing check; longer gaps at the
+	// recorder are reported). The full run uses 43 and two frame periods;
+	// the short run in go test uses sanity bounds (see there).
 	MinWindowFrames int
 	MaxFrameGap     time.Duration
+	// ArrivalMaxGap is the arrival check's own bound: the longest time
+	// between two frames at the recorder. MaxFrameGap bounds dmxd's own
+	// write times (the writer-timing check); frames later at the recorder
+	// than that, and windows short of MinWindowFrames there, are reported.
+	ArrivalMaxGap time.Duration
 	// LoadNice is the nice value of the harness's own threads during the
 	// run (0: unchanged); dmxd and the recorders keep the normal priority.
 	// See loadNice.
@@ -120,6 +127,7 @@ func DefaultConfig() Config {
 		// over two frame periods.
 		MinWindowFrames: 43,
 		MaxFrameGap:     2 * framePeriod,
+		ArrivalMaxGap:   250 * time.Millisecond,
 		LoadNice:        loadNice,
 		Unplug:          true,
 		Restart:         true,
@@ -167,6 +175,9 @@ func (c *Config) validate() error {
 	}
 	if c.MinWindowFrames <= 0 {
 		c.MinWindowFrames = DefaultConfig().MinWindowFrames
+	}
+	if c.ArrivalMaxGap <= 0 {
+		c.ArrivalMaxGap = DefaultConfig().ArrivalMaxGap
 	}
 	if c.MaxFrameGap <= 0 {
 		c.MaxFrameGap = DefaultConfig().MaxFrameGap
