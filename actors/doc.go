@@ -9,7 +9,8 @@
 //     first command arrived), hands one frame per batch and per fade step
 //     to its output actor, answers each connection once per batch and
 //     sends coalesced updates, at most one per period, to the connections
-//     that watch it;
+//     that watch it — and fewer while the previous update is still on its
+//     way to most of them or the engine's update budget is spent;
 //   - an output actor per universe, which owns the output device through a
 //     single writer goroutine (it runs the C refresh loop of dmx/refresh on
 //     its own OS thread), reopens it with backoff when it fails and reports
@@ -27,5 +28,7 @@
 //
 // Concurrency: Engine's methods are safe for concurrent use. Everything else
 // is owned by one actor; messages carry copies or values that are never
-// modified after they are sent.
+// modified after they are sent. Two exceptions are safe for concurrent use
+// by design: an Update's delivery count (each desk's writer calls Done) and
+// the update budget the universes share.
 package actors
