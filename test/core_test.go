@@ -121,20 +121,7 @@ func TestFramesKeepComing(t *testing.T) {
 	if sent < frames || sent-refreshes > 2 {
 		t.Errorf("%v frames sent, %v of them refreshes: want at least %d, all but the first one or two refreshes", sent, refreshes, frames)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		bytes, decoded := pty.Stream()
-		if bytes != decoded*dmx.EnttecFrameSize {
-			t.Fatalf("the pty read %d bytes in %d whole messages: a message was cut", bytes, decoded)
-		}
-		if decoded >= n1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the pty decoded %d frames, dmxd counted %d written", decoded, n1)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitWholeFrames(t, pty, n1)
 }
 
 // TestHelloStateAckAndGet checks the first messages, acks and get.

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/dmxd/dmxd/dmx"
 	"github.com/dmxd/dmxd/test/testkit"
 )
 
@@ -111,20 +110,7 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 	}
 	t.Logf("%d frames written, %v intervals under 5 ms", written, early)
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		bytes, decoded := pty.Stream()
-		if bytes != decoded*dmx.EnttecFrameSize {
-			t.Fatalf("the pty read %d bytes in %d whole messages: a message was cut", bytes, decoded)
-		}
-		if decoded >= written {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the pty decoded %d frames, dmxd counted %d written", decoded, written)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitWholeFrames(t, pty, written)
 
 	// Updates stay at most one per refresh period, however many frames.
 	_ = watcher.Conn.Close()

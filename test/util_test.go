@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/dmxd/dmxd/dmx"
 	"github.com/dmxd/dmxd/test/testkit"
 )
 
@@ -107,4 +108,25 @@ func runUntilExit(t *testing.T, wrap []string, args ...string) (code int, stderr
 		t.Fatalf("run %q: %v", argv, err)
 	}
 	return cmd.ProcessState.ExitCode(), stderr, listened
+}
+
+// waitWholeFrames waits until the pty has decoded at least written enttec
+// frames (what dmxd counted as written), failing if any message was cut
+// or the frames do not arrive within 5 s (a backstop, not a timing claim).
+func waitWholeFrames(t *testing.T, pty *testkit.PTY, written int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bytes, decoded := pty.Stream()
+		if bytes != decoded*dmx.EnttecFrameSize {
+			t.Fatalf("the pty read %d bytes in %d whole messages: a message was cut", bytes, decoded)
+		}
+		if decoded >= written {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pty decoded %d frames, dmxd counted %d written", decoded, written)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
