@@ -214,7 +214,7 @@ func (c *conn) readPump() {
 		// of its universe) is bulk work: its decoding waits its turn at
 		// the bulk gate.
 		bulk := len(data) >= bulkMessageSize && c.win.inUse(cfg.Window) > 0
-		if bulk && !c.srv.bulk.enter(c.quit) {
+		if bulk && !c.srv.bulk.enter(len(data), c.quit) {
 			break
 		}
 		cmd, bad := DecodeCommand(data, c.srv.eng.Universes())

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,10 @@ type Config struct {
 	PingPeriod time.Duration
 	PongWait   time.Duration
 	WriteWait  time.Duration
+	// BulkBudget is how many bytes of bulk messages per second all
+	// connections together may have decoded (see DefaultBulkBudget): 0 is
+	// the default, less than 0 no budget.
+	BulkBudget int
 	// ReadHeaderTimeout, RequestTimeout and IdleTimeout are the timeouts
 	// of plain HTTP; they default to the Default* constants when zero.
 	ReadHeaderTimeout time.Duration
@@ -154,7 +159,7 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 		hosts = append(hosts, strings.TrimSuffix(strings.ToLower(h), "."))
 	}
 	cfg.AllowedHosts = hosts
-	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0) - 1)}
+	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget))}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,

@@ -144,13 +144,13 @@ func TestUpdateFramedOnce(t *testing.T) {
 // leaves, or gives up when told to.
 func TestBulkGate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := newBulkGate(1)
+		g := newBulkGate(1, 0)
 		quit := make(chan struct{})
-		if !g.enter(quit) {
+		if !g.enter(4096, quit) {
 			t.Fatal("enter of an empty gate refused")
 		}
 		entered := make(chan bool, 1)
-		go func() { entered <- g.enter(quit) }()
+		go func() { entered <- g.enter(4096, quit) }()
 		synctest.Wait()
 		select {
 		case <-entered:
@@ -162,12 +162,71 @@ func TestBulkGate(t *testing.T) {
 		if ok := <-entered; !ok {
 			t.Fatal("the waiting decoder did not enter after a leave")
 		}
-		go func() { entered <- g.enter(quit) }()
+		go func() { entered <- g.enter(4096, quit) }()
 		synctest.Wait()
 		close(quit)
 		if <-entered {
 			t.Fatal("enter of a full gate returned true after quit")
 		}
+	})
+}
+
+// TestBulkBudget: bulk messages pass at the budget's pace once its burst
+// is spent, whatever their senders offer; without a budget they never
+// wait; a decoder waiting for the budget gives up when told to.
+func TestBulkBudget(t *testing.T) {
+	const size = 32 << 10 // bytes of each message
+	tests := []struct {
+		name      string
+		perSecond int
+		messages  int
+		want      time.Duration // from the first enter to the last
+	}{
+		// The burst holds MaxMessageSize (two messages); the 18 others
+		// take 18 × 32 KiB at 640 KiB/s.
+		{"paced after the burst", 640 << 10, 20, 900 * time.Millisecond},
+		{"within the burst", 640 << 10, 2, 0},
+		{"no budget", 0, 100, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g := newBulkGate(4, tt.perSecond)
+				quit := make(chan struct{})
+				start := time.Now()
+				for i := range tt.messages {
+					if !g.enter(size, quit) {
+						t.Fatalf("message %d refused", i)
+					}
+					g.leave()
+				}
+				if got := time.Since(start); got < tt.want || got > tt.want+time.Millisecond {
+					t.Errorf("%d messages of %d bytes took %v, want %v", tt.messages, size, got, tt.want)
+				}
+			})
+		})
+	}
+	t.Run("quit while waiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			g := newBulkGate(4, 64<<10)
+			quit := make(chan struct{})
+			if !g.enter(MaxMessageSize, quit) {
+				t.Fatal("the burst refused")
+			}
+			g.leave()
+			entered := make(chan bool, 1)
+			go func() { entered <- g.enter(MaxMessageSize, quit) }()
+			synctest.Wait()
+			select {
+			case <-entered:
+				t.Fatal("a message passed an empty budget at once")
+			default:
+			}
+			close(quit)
+			if <-entered {
+				t.Fatal("enter returned true after quit")
+			}
+		})
 	})
 }
 

@@ -36,6 +36,7 @@ type config struct {
 	maxConns  int
 	connRate  int
 	updates   int // --update-budget
+	bulk      int // --bulk-budget, KiB per second
 	ping      time.Duration
 	logLevel  zerolog.Level
 	logFormat string // "console", "json" or "" (console on a terminal)
@@ -122,12 +123,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
 	fs.IntVar(&c.updates, "update-budget", actors.DefaultUpdateBudget, "update messages per second to all desks together (0: no budget)")
+	fs.IntVar(&c.bulk, "bulk-budget", transport.DefaultBulkBudget>>10, "KiB per second of big commands (1 KiB or more) decoded for desks that are ahead of their universe, all together (0: no budget)")
 	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--allow-hosts LIST] [--max-conns N] [--conn-rate N] [--update-budget N] [--ping-interval D] [--log-level L] [--log-format F]")
+			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--allow-hosts LIST] [--max-conns N] [--conn-rate N] [--update-budget N] [--bulk-budget KIB] [--ping-interval D] [--log-level L] [--log-format F]")
 		}
 		// The flag package quotes no names: "--a\nb" must not become two lines.
 		return c, errors.New(oneLine(err.Error()))
@@ -178,6 +180,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if c.updates < 0 {
 		return c, fmt.Errorf("--update-budget %d must be 0 (no budget) or more", c.updates)
+	}
+	if c.bulk < 0 || c.bulk > 1<<21 {
+		return c, fmt.Errorf("--bulk-budget %d must be 0 (no budget) up to %d KiB per second", c.bulk, 1<<21)
 	}
 	if c.connRate < 0 {
 		return c, fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", c.connRate)

@@ -37,7 +37,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := config{
 		listen: "127.0.0.1:8080", universes: 1, rate: 44, merge: dmx.LTP,
-		maxConns: 10000, connRate: 1000, updates: actors.DefaultUpdateBudget, ping: 15 * time.Second, logLevel: zerolog.InfoLevel,
+		maxConns: 10000, connRate: 1000, updates: actors.DefaultUpdateBudget, bulk: transport.DefaultBulkBudget >> 10, ping: 15 * time.Second, logLevel: zerolog.InfoLevel,
 	}
 	if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:"}) {
 		t.Errorf("outputs %v, want 1=null", p)
@@ -132,6 +132,11 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("update-budget %d", c.updates)
 			}
 		}},
+		{"bulk budget", []string{"--bulk-budget", "8192"}, nil, func(t *testing.T, c config) {
+			if c.bulk != 8192 {
+				t.Errorf("bulk-budget %d", c.bulk)
+			}
+		}},
 		{"log", []string{"--log-level", "debug", "--log-format", "json"}, nil, func(t *testing.T, c config) {
 			if c.logLevel != zerolog.DebugLevel || c.logFormat != "json" {
 				t.Errorf("log %v %q", c.logLevel, c.logFormat)
@@ -146,7 +151,7 @@ func TestParseConfig(t *testing.T) {
 			"DMXD_LISTEN": ":9000", "DMXD_UNIVERSES": "2", "DMXD_OUTPUT": "1=null,2=enttec-pro:/dev/ttyUSB0",
 			"DMXD_RATE": "30", "DMXD_MERGE": "htp", "DMXD_STATE": "/tmp/s", "DMXD_TOKEN": "t",
 			"DMXD_ORIGINS": "http://x", "DMXD_ALLOW_HOSTS": "a.lan,b.lan", "DMXD_MAX_CONNS": "5", "DMXD_CONN_RATE": "7",
-			"DMXD_UPDATE_BUDGET": "9", "DMXD_LOG_LEVEL": "error", "DMXD_LOG_FORMAT": "json", "DMXD_PING_INTERVAL": "2s",
+			"DMXD_UPDATE_BUDGET": "9", "DMXD_BULK_BUDGET": "0", "DMXD_LOG_LEVEL": "error", "DMXD_LOG_FORMAT": "json", "DMXD_PING_INTERVAL": "2s",
 		}, func(t *testing.T, c config) {
 			want := config{
 				listen: ":9000", universes: 2, rate: 30, merge: dmx.HTP, state: "/tmp/s", token: "t",
@@ -239,6 +244,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"allow-hosts env", nil, map[string]string{"DMXD_ALLOW_HOSTS": "a.lan,b/c"}, `--allow-hosts "b/c"`},
 		{"conn-rate negative", []string{"--conn-rate", "-1"}, nil, "--conn-rate"},
 		{"update-budget negative", []string{"--update-budget", "-1"}, nil, "--update-budget"},
+		{"bulk-budget negative", []string{"--bulk-budget", "-1"}, nil, "--bulk-budget -1"},
+		{"bulk-budget too big", []string{"--bulk-budget", "4194304"}, nil, "--bulk-budget 4194304"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"log level empty", []string{"--log-level", ""}, nil, "--log-level"},
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},

@@ -156,11 +156,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		AllowedHosts: cfg.hosts,
 		MaxConns:     cfg.maxConns,
 		ConnRate:     cfg.connRate,
-		PingPeriod:   cfg.ping,
-		PongWait:     2 * cfg.ping,
-		Desk:         desk.Handler(),
-		Log:          log,
-		Metrics:      mets,
+		// --bulk-budget 0 is no budget; the server's 0 is its default.
+		BulkBudget: cmp.Or(cfg.bulk<<10, -1),
+		PingPeriod: cfg.ping,
+		PongWait:   2 * cfg.ping,
+		Desk:       desk.Handler(),
+		Log:        log,
+		Metrics:    mets,
 	})
 	nofile := openFilesLimit()
 	limited := transport.NewListener(ln, connLimit(cfg.maxConns, nofile, len(cfg.outputs)), log)
