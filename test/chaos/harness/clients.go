@@ -481,47 +481,81 @@ func (h *harness) oversized(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
-// flood sends commands as fast as it can until dmxd closes it, and expects
-// rate_limited errors and then close 1008.
+// flood sends commands as fast as it can. dmxd reads a connection no
+// faster than it applies its commands (the credit window), and enforces
+// --conn-rate on what it reads: a flooder read at dmxd's full speed gets
+// rate_limited errors and then close 1008; one that dmxd reads more
+// slowly (it is busy: the flooder's window is used up and TCP holds it
+// back) may stay within the limit as read and be kept. Either way dmxd
+// may not take more than the limiter allows: 2×rate at once and rate a
+// second after that. The flood ends with a command with an id, whose
+// answer shows when dmxd had read everything.
 func (h *harness) flood(ctx context.Context, rng *rand.Rand) {
 	s := h.connect(ctx, rng, dialOpts{}, nil)
 	if s == nil {
 		return
 	}
 	// A burst of twice the rate is allowed, then MaxRateStrikes refusals
-	// in a row close the connection: burstAtOnce is comfortably more.
-	// After it the flood goes on at one command per millisecond.
-	burstAtOnce := 4*h.cfg.ConnRate + 200
-	const most = 5000
+	// in a row close the connection: burst is comfortably more. Writes
+	// may block for as long as dmxd holds the flooder back (TCP), up to
+	// floodAnswerBound each.
+	burst := 4*h.cfg.ConnRate + 200
 	u := 3 + rng.IntN(h.cfg.Universes-2)
+	began := time.Now()
 	sent := 0
-	for ; sent < most; sent++ {
-		if sent > burstAtOnce {
-			time.Sleep(time.Millisecond)
-		}
+	var sendErr error
+	for ; sent < burst; sent++ {
 		select {
 		case <-s.done:
 		default:
-			if err := s.send(fmt.Sprintf(`{"dmx":{"%d":%d},"universe":%d}`, 1+rng.IntN(512), rng.IntN(256), u)); err == nil {
+			if sendErr = s.sendWithin(fmt.Sprintf(`{"dmx":{"%d":%d},"universe":%d}`, 1+rng.IntN(512), rng.IntN(256), u), floodAnswerBound); sendErr == nil {
 				continue
 			}
 		}
 		break
 	}
 	h.st.sent.Add(int64(sent))
-	select {
-	case <-s.done:
-	case <-time.After(ackTimeout):
-		h.st.violate("flood of %d commands: still open after %v", sent, ackTimeout)
-		s.drop()
-		return
-	}
-	limited := 0
-	for len(s.errs) > 0 {
-		if e := <-s.errs; e.Code == "rate_limited" {
-			limited++
+	answered := false
+	if sendErr == nil {
+		select {
+		case <-s.done:
+		default:
+			last := s.h.ids.Add(1)
+			if sendErr = s.sendWithin(fmt.Sprintf(`{"dmx":{"1":0},"universe":%d,"id":%d}`, u, last), floodAnswerBound); sendErr == nil {
+				sent++
+				h.st.sent.Add(1)
+				answered = s.awaitAnswer(last, floodAnswerBound)
+			}
 		}
 	}
+	if !answered {
+		// A write that failed because dmxd closed the connection: its
+		// close frame is on its way to the reader.
+		select {
+		case <-s.done:
+		case <-time.After(ackTimeout):
+		}
+	}
+	select {
+	case <-s.done:
+	default:
+		if !answered {
+			h.st.violate("flood of %d commands: no answer to its last command and still open (write: %v)", sent, sendErr)
+			s.drop()
+			return
+		}
+		took := time.Since(began)
+		limited := s.limited.Load()
+		allowed := int64(2*h.cfg.ConnRate) + int64(took.Seconds()*float64(h.cfg.ConnRate))
+		if taken := int64(sent) - limited; taken > allowed {
+			h.st.violate("flood of %d commands: %d taken in %v, more than the %d its rate limit allows", sent, taken, took.Round(time.Millisecond), allowed)
+		} else {
+			h.st.add("abuse.flood_held_back")
+		}
+		s.closeClean()
+		return
+	}
+	limited := s.limited.Load()
 	kind := closeKind(s.endErr)
 	switch {
 	case h.excused(s):

@@ -37,6 +37,9 @@ const (
 	noiseFirst = 257
 	// ackTimeout bounds the wait for an ack or a state.
 	ackTimeout = 10 * time.Second
+	// floodAnswerBound is how long a rate-limit flooder kept open waits
+	// for the answer to its last command: dmxd reads it at its own pace.
+	floodAnswerBound = 30 * time.Second
 	// maxOwnerFade is the longest fade an owner starts.
 	maxOwnerFade = 800 * time.Millisecond
 	// dmxdDefaultConnRate is dmxd's --conn-rate when none is given

@@ -47,6 +47,8 @@ type session struct {
 	quit   chan struct{} // closed when the client ends the session
 	once   sync.Once
 	acked  atomic.Int64 // acks received, also those acks had no room for
+	// limited counts rate_limited errors, also those errs had no room for.
+	limited atomic.Int64
 }
 
 // dialOpts tune a connection.
@@ -208,6 +210,9 @@ func (s *session) read(pace func() time.Duration) {
 			switch kind {
 			case "error":
 				s.h.st.add("error." + m.Code)
+				if m.Code == "rate_limited" {
+					s.limited.Add(1)
+				}
 				ch = s.errs
 			case "state":
 				ch = s.states
@@ -226,9 +231,12 @@ func (s *session) read(pace func() time.Duration) {
 	}
 }
 
-// send writes one text message with a write deadline.
-func (s *session) send(msg string) error {
-	_ = s.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+// send writes one text message with a write deadline of 5 s.
+func (s *session) send(msg string) error { return s.sendWithin(msg, 5*time.Second) }
+
+// sendWithin writes one text message with a write deadline of d.
+func (s *session) sendWithin(msg string, d time.Duration) error {
+	_ = s.ws.SetWriteDeadline(time.Now().Add(d))
 	return s.ws.WriteMessage(websocket.TextMessage, []byte(msg))
 }
 
@@ -257,6 +265,30 @@ func (s *session) request(cmd string) (serverMsg, error) {
 			return serverMsg{}, fmt.Errorf("connection ended: %w", s.endErr)
 		case <-t.C:
 			return serverMsg{}, fmt.Errorf("no ack for %s within %v", full, ackTimeout)
+		}
+	}
+}
+
+// awaitAnswer waits up to bound for the ack of id or an error naming it;
+// false when neither came (the connection ended, or the bound passed).
+func (s *session) awaitAnswer(id int64, bound time.Duration) bool {
+	want := strconv.FormatInt(id, 10)
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	for {
+		select {
+		case got := <-s.acks:
+			if got == id {
+				return true
+			}
+		case e := <-s.errs:
+			if string(e.ID) == want {
+				return true
+			}
+		case <-s.done:
+			return false
+		case <-t.C:
+			return false
 		}
 	}
 }
