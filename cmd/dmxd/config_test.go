@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -338,7 +339,7 @@ func TestRunBadCommandLine(t *testing.T) {
 		{"--bogus"},
 	} {
 		var stderr strings.Builder
-		if code := run(args, env(nil), &stderr); code != 2 {
+		if code := run(args, env(nil), io.Discard, &stderr); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
 		out := stderr.String()
@@ -383,7 +384,7 @@ func TestRunUnwritableState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr strings.Builder
-	if code := run([]string{"--listen", "127.0.0.1:0", "--state", state}, env(nil), &stderr); code != 2 {
+	if code := run([]string{"--listen", "127.0.0.1:0", "--state", state}, env(nil), io.Discard, &stderr); code != 2 {
 		t.Errorf("run = %d, want 2", code)
 	}
 	out := stderr.String()
