@@ -1,0 +1,28 @@
+//go:build !ppc64 && !ppc64le
+
+package dmx
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// configure sets fd to raw 8N2 at serialBaud, a speed outside the B*
+// table: termios2 with BOTHER (TCGETS2, TCSETS2).
+func configure(fd int) error {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS2)
+	if err != nil {
+		return fmt.Errorf("get termios: %w", err)
+	}
+	makeRaw(t)
+	t.Cflag &^= unix.CMSPAR
+	t.Iflag &^= unix.IUCLC
+	t.Cflag &^= unix.CBAUD
+	t.Cflag |= unix.BOTHER
+	t.Ispeed, t.Ospeed = serialBaud, serialBaud
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS2, t); err != nil {
+		return fmt.Errorf("set termios (%d baud 8N2, raw): %w", serialBaud, err)
+	}
+	return nil
+}
