@@ -1,4 +1,4 @@
-//go:build !((linux && !ppc64 && !ppc64le) || darwin)
+//go:build !linux && !darwin
 
 package dmx
 
@@ -9,7 +9,7 @@ import (
 )
 
 // openSerial opens path at 250000 baud 8N2 through go.bug.st/serial
-// (Windows and the platforms without serial_tty.go). It never touches the
+// (Windows and every platform but Linux and macOS). It never touches the
 // modem status lines (their ioctls fail on some adapters). The port has
 // no descriptor for the refresh loop, which writes through its Write and
 // makes breaks with its Drain and Break.

@@ -1,4 +1,4 @@
-//go:build (linux && !ppc64 && !ppc64le) || darwin
+//go:build linux || darwin
 
 package dmx
 

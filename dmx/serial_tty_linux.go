@@ -1,5 +1,3 @@
-//go:build !ppc64 && !ppc64le
-
 package dmx
 
 import (
@@ -9,9 +7,9 @@ import (
 )
 
 // configure sets fd to raw 8N2 at serialBaud, a speed outside the B*
-// table: termios2 with BOTHER (TCGETS2, TCSETS2).
+// table: termios2 with BOTHER (see tcgets2).
 func configure(fd int) error {
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS2)
+	t, err := unix.IoctlGetTermios(fd, tcgets2)
 	if err != nil {
 		return fmt.Errorf("get termios: %w", err)
 	}
@@ -21,7 +19,7 @@ func configure(fd int) error {
 	t.Cflag &^= unix.CBAUD
 	t.Cflag |= unix.BOTHER
 	t.Ispeed, t.Ospeed = serialBaud, serialBaud
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS2, t); err != nil {
+	if err := unix.IoctlSetTermios(fd, tcsets2, t); err != nil {
 		return fmt.Errorf("set termios (%d baud 8N2, raw): %w", serialBaud, err)
 	}
 	return nil
