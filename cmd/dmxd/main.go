@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -55,16 +54,6 @@ func connLimit(maxConns int, nofile uint64, outputs int) int {
 		return int(max(nofile, reserve+1) - reserve)
 	}
 	return want
-}
-
-// openFilesLimit returns the open-files limit (RLIMIT_NOFILE), which Go
-// raised to the hard limit at start; unlimited when it cannot be read.
-func openFilesLimit() uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return math.MaxUint64
-	}
-	return rl.Cur
 }
 
 func main() {
