@@ -312,7 +312,7 @@ type recorder struct {
 }
 
 // dial connects a desk and reads its hello and the state of each of
-// universes.
+// universes (a number of universes).
 func (r *recorder) dial(p *testkit.Process, universes int) *testkit.Desk {
 	r.t.Helper()
 	d, _, err := testkit.Dial(p.WSURL("/ws"), nil)
@@ -324,9 +324,16 @@ func (r *recorder) dial(p *testkit.Process, universes int) *testkit.Desk {
 	if hello.Type != "hello" {
 		r.t.Fatalf("first message %s, want hello", hello.Raw)
 	}
-	for u := 1; u <= universes; u++ {
-		r.until(d, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == u })
-	}
+	// The universes answer independently: their states come in any order.
+	waiting := universes
+	seen := map[int]bool{}
+	r.until(d, func(m testkit.Message) bool {
+		if m.Type == "state" && !seen[m.Universe] {
+			seen[m.Universe] = true
+			waiting--
+		}
+		return waiting == 0
+	})
 	return d
 }
 
@@ -334,11 +341,13 @@ func (r *recorder) dial(p *testkit.Process, universes int) *testkit.Desk {
 func (r *recorder) until(d *testkit.Desk, ok func(testkit.Message) bool) testkit.Message {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	var seen []string
 	for {
 		m, err := d.Next(time.Until(deadline))
 		if err != nil {
-			r.t.Fatalf("waiting for a message: %v", err)
+			r.t.Fatalf("waiting for a message: %v; read meanwhile: %s", err, strings.Join(seen, " "))
 		}
+		seen = append(seen, m.Raw)
 		r.msgs = append(r.msgs, m)
 		if ok(m) {
 			return m
@@ -394,8 +403,13 @@ func TestServerMessagesMatchSchemas(t *testing.T) {
 	})
 
 	// Unplug: every desk hears the output go down, a desk that connects
-	// while it is down hears it after the universe's state.
+	// while it is down hears it after the universe's state. The link goes
+	// too, so that the output stays down until the replug, even if the
+	// pty's number is reused meanwhile.
 	if err := pty.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(pty.Link); err != nil {
 		t.Fatal(err)
 	}
 	r.until(desk, func(m testkit.Message) bool { return m.Type == "output" && m.State == "down" })
