@@ -35,6 +35,9 @@ type conn struct {
 	behind       atomic.Bool // a Send found the queue full; Drained is owed
 	pinger       *time.Timer // makes the keepalive ping due
 	log          zerolog.Logger
+	// endErr is the read error that ended the read pump; the read pump's
+	// own, read by its goroutine after it returned.
+	endErr error
 
 	mu      sync.Mutex // guards the outbox below
 	started bool       // start was called: the writer may run
@@ -46,6 +49,9 @@ type conn struct {
 	code    int
 	reason  string
 	dead    bool // the socket is closed or failed: nothing more is written
+	// clientCode is the code of the client's close frame when the client
+	// closed first (before any Close); 0 otherwise.
+	clientCode int
 }
 
 func newConn(ws *websocket.Conn, srv *Server) *conn {
@@ -189,14 +195,17 @@ func (c *conn) readPump() {
 			// follows until the client answers the close, so that it
 			// reads the close rather than a reset (RFC 6455 7.1.1). The
 			// actor hears of it when the connection has ended.
+			c.endErr = err
 			c.Close(actors.CloseTooBig, "message over 64 KiB")
 			c.drain()
 			c.srv.eng.Deliver(pid, &actors.Failed{Err: errTooBig})
 			return
 		}
 		if err != nil {
+			c.endErr = err
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
+				c.noteClientClose(ce.Code)
 				c.srv.eng.Deliver(pid, &actors.Closed{Code: ce.Code, Text: ce.Text})
 			} else {
 				c.srv.eng.Deliver(pid, &actors.Failed{Err: err})
@@ -300,10 +309,46 @@ func (c *conn) refused(deliver func(any, int) bool, e *actors.Error) bool {
 // frame whether or not the client answered.
 func (c *conn) drain() {
 	for {
-		if _, _, err := c.ws.NextReader(); err != nil {
-			return
+		_, _, err := c.ws.NextReader()
+		if err == nil {
+			continue
 		}
+		if c.endErr == nil {
+			c.endErr = err
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			c.noteClientClose(ce.Code)
+		}
+		return
 	}
+}
+
+// noteClientClose records the code of a close frame from the client, if
+// the client closed first: a close frame that answers dmxd's own is not
+// the reason the connection ended.
+func (c *conn) noteClientClose(code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing && c.clientCode == 0 {
+		c.clientCode = code
+	}
+}
+
+// closeInfo returns how the connection ended, once its read pump has
+// returned: the close code and who sent it first ("client" or
+// "server"), or 1006 (abnormal closure) and "" when it ended without a
+// close frame from either side (a dropped link, a keepalive timeout).
+func (c *conn) closeInfo() (code int, by string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.clientCode != 0:
+		return c.clientCode, "client"
+	case c.closing:
+		return c.code, "server"
+	}
+	return websocket.CloseAbnormalClosure, ""
 }
 
 // maxKeptQueue is the largest queue capacity a connection keeps between
