@@ -35,9 +35,6 @@ type conn struct {
 	behind       atomic.Bool // a Send found the queue full; Drained is owed
 	pinger       *time.Timer // makes the keepalive ping due
 	log          zerolog.Logger
-	// endErr is the read error that ended the read pump; the read pump's
-	// own, read by its goroutine after it returned.
-	endErr error
 
 	mu      sync.Mutex // guards the outbox below
 	started bool       // start was called: the writer may run
@@ -49,9 +46,12 @@ type conn struct {
 	code    int
 	reason  string
 	dead    bool // the socket is closed or failed: nothing more is written
-	// clientCode is the code of the client's close frame when the client
-	// closed first (before any Close); 0 otherwise.
-	clientCode int
+	// How the connection ended, noted by the read pump when its last read
+	// failed (see noteEnd): the close code and who sent it first.
+	ended   bool
+	endCode int
+	endBy   string
+	endErr  error
 }
 
 func newConn(ws *websocket.Conn, srv *Server) *conn {
@@ -195,17 +195,15 @@ func (c *conn) readPump() {
 			// follows until the client answers the close, so that it
 			// reads the close rather than a reset (RFC 6455 7.1.1). The
 			// actor hears of it when the connection has ended.
-			c.endErr = err
 			c.Close(actors.CloseTooBig, "message over 64 KiB")
 			c.drain()
 			c.srv.eng.Deliver(pid, &actors.Failed{Err: errTooBig})
 			return
 		}
 		if err != nil {
-			c.endErr = err
+			c.noteEnd(err)
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
-				c.noteClientClose(ce.Code)
 				c.srv.eng.Deliver(pid, &actors.Closed{Code: ce.Code, Text: ce.Text})
 			} else {
 				c.srv.eng.Deliver(pid, &actors.Failed{Err: err})
@@ -309,46 +307,45 @@ func (c *conn) refused(deliver func(any, int) bool, e *actors.Error) bool {
 // frame whether or not the client answered.
 func (c *conn) drain() {
 	for {
-		_, _, err := c.ws.NextReader()
-		if err == nil {
-			continue
+		if _, _, err := c.ws.NextReader(); err != nil {
+			c.noteEnd(err)
+			return
 		}
-		if c.endErr == nil {
-			c.endErr = err
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			c.noteClientClose(ce.Code)
-		}
+	}
+}
+
+// noteEnd notes how the connection ended when the read pump's last read
+// failed with err, before the connection actor hears of it (it may close
+// the connection at once, in the pump's goroutine): a close frame from the
+// client that came first (not an answer to dmxd's own), dmxd's close, or
+// neither (a dropped link, a keepalive timeout: 1006, abnormal closure).
+// Only the first call counts.
+func (c *conn) noteEnd(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
 		return
 	}
-}
-
-// noteClientClose records the code of a close frame from the client, if
-// the client closed first: a close frame that answers dmxd's own is not
-// the reason the connection ended.
-func (c *conn) noteClientClose(code int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closing && c.clientCode == 0 {
-		c.clientCode = code
-	}
-}
-
-// closeInfo returns how the connection ended, once its read pump has
-// returned: the close code and who sent it first ("client" or
-// "server"), or 1006 (abnormal closure) and "" when it ended without a
-// close frame from either side (a dropped link, a keepalive timeout).
-func (c *conn) closeInfo() (code int, by string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.ended, c.endErr = true, err
+	var ce *websocket.CloseError
 	switch {
-	case c.clientCode != 0:
-		return c.clientCode, "client"
 	case c.closing:
-		return c.code, "server"
+		c.endCode, c.endBy = c.code, "server"
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
+		// gorilla reports a connection cut without a close frame as 1006.
+		c.endCode, c.endBy = ce.Code, "client"
+	default:
+		c.endCode = websocket.CloseAbnormalClosure
 	}
-	return websocket.CloseAbnormalClosure, ""
+}
+
+// closeInfo returns how the connection ended (see noteEnd), once its read
+// pump has returned: the close code, who sent it first ("client",
+// "server" or "" for neither) and, for neither, the read error.
+func (c *conn) closeInfo() (code int, by string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endCode, c.endBy, c.endErr
 }
 
 // maxKeptQueue is the largest queue capacity a connection keeps between

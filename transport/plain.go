@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -321,9 +322,11 @@ func (s *Server) serveUniverse(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, herr)
 			return
 		}
-		id := cmd.ID
+		var id actors.ID
 		if bad != nil {
 			id = bad.ID
+		} else {
+			id = cmd.ID
 		}
 		if herr := s.admit(id); herr != nil {
 			writeAPIError(w, herr)
@@ -400,7 +403,13 @@ func (s *Server) serveOLASet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxMessageSize)
-	if err := r.ParseMultipartForm(MaxMessageSize); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(MaxMessageSize)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
 		if mb := new(http.MaxBytesError); errors.As(err, &mb) {
 			writeAPIError(w, tooLarge)
 			return

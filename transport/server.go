@@ -415,13 +415,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}()
 		c.readPump()
-		code, by := c.closeInfo()
+		code, by, err := c.closeInfo()
 		ev := s.deskLog(pid.Id, remote, client).Int("code", code).
 			Float64("duration_s", time.Since(start).Seconds())
 		if by != "" {
 			ev = ev.Str("by", by)
-		} else if c.endErr != nil {
-			ev = ev.AnErr("error", c.endErr) // why it ended without a close frame
+		} else if err != nil {
+			ev = ev.AnErr("error", err) // why it ended without a close frame
 		}
 		ev.Msg("desk disconnected")
 	}()
