@@ -87,8 +87,9 @@ type Config struct {
 	// the limits off.
 	ConnRate int
 	// Window is the credit window of each connection, and of all plain
-	// HTTP commands together (see actors.DefaultWindow); SendQueue, PingPeriod, PongWait and WriteWait
-	// default to the Default* constants when zero.
+	// HTTP commands together (see actors.DefaultWindow); SendQueue,
+	// PingPeriod, PongWait and WriteWait default to the Default*
+	// constants when zero.
 	Window     int
 	SendQueue  int
 	PingPeriod time.Duration
