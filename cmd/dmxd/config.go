@@ -32,7 +32,8 @@ type config struct {
 	state     string
 	token     string
 	origins   []string
-	hosts     []string // --allow-hosts, and the host name of --listen
+	hosts     []string       // --allow-hosts, and the host name of --listen
+	proxies   []netip.Prefix // --trusted-proxy
 	maxConns  int
 	connRate  int
 	updates   int // --update-budget
@@ -107,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		merge     string
 		origins   string
 		hosts     hostList
+		proxies   string
 		logLevel  string
 		logFormat string
 		c         config
@@ -120,6 +122,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.token, "token", "", "secret every WebSocket and API request must carry")
 	fs.StringVar(&origins, "origins", "", "comma-separated allowed Origin values")
 	fs.Var(&hosts, "allow-hosts", "host names (a comma-separated `LIST`, repeatable) requests may name besides IP addresses and localhost")
+	fs.StringVar(&proxies, "trusted-proxy", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client in the log")
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
 	fs.IntVar(&c.updates, "update-budget", actors.DefaultUpdateBudget, "update messages per second to all desks together (0: no budget)")
@@ -224,6 +227,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 	}
 	c.hosts = hosts
+	if c.proxies, err = transport.ParseTrustedProxies(proxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxy: %v", err)
+	}
 	// A name dmxd was told to listen on is the operator's, not a page's.
 	if h, _, _ := net.SplitHostPort(c.listen); validHostName(h) && !slices.Contains(c.hosts, h) {
 		if _, err := netip.ParseAddr(h); err != nil {

@@ -168,11 +168,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		return fmt.Errorf("start: %w", err)
 	}
 	srv := transport.NewServer(eng, transport.Config{
-		Token:        cfg.token,
-		Origins:      cfg.origins,
-		AllowedHosts: cfg.hosts,
-		MaxConns:     cfg.maxConns,
-		ConnRate:     cfg.connRate,
+		Token:          cfg.token,
+		Origins:        cfg.origins,
+		AllowedHosts:   cfg.hosts,
+		TrustedProxies: cfg.proxies,
+		MaxConns:       cfg.maxConns,
+		ConnRate:       cfg.connRate,
 		// --bulk-budget 0 is no budget; the server's 0 is its default.
 		BulkBudget: cmp.Or(cfg.bulk<<10, -1),
 		PingPeriod: cfg.ping,
