@@ -174,7 +174,8 @@ var docSpan = regexp.MustCompile("`(\\{[^`]*\\})`")
 // TestDocExamplesMatchSchemas: every JSON command and server message that
 // README.md and docs/protocol.md show in a code span matches its schema.
 // Spans that are not JSON (placeholders such as "…512 integers…") and
-// objects that are neither (the /healthz answer) are skipped.
+// objects that are neither (the /healthz answer, the plain HTTP routes'
+// answers) are skipped.
 func TestDocExamplesMatchSchemas(t *testing.T) {
 	ps := loadSchemas(t)
 	commands, messages := 0, 0
@@ -190,6 +191,9 @@ func TestDocExamplesMatchSchemas(t *testing.T) {
 				continue
 			}
 			switch {
+			case obj["error"] != nil:
+				// An answer of the plain HTTP routes (OLA's /get_dmx among
+				// them), not a WebSocket message.
 			case obj["type"] != nil:
 				messages++
 				ps.checkServerMessage(t, span)
