@@ -72,7 +72,7 @@ type Engine struct {
 	lobby     *actor.PID
 	universes []*actor.PID
 	outputs   []engineOutput // in universe order, then patch order
-	closing   atomic.Bool // CloseConnections began: no new connections
+	closing   atomic.Bool    // CloseConnections began: no new connections
 }
 
 // engineOutput is one output the engine runs.

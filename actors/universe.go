@@ -81,12 +81,12 @@ type universeActor struct {
 	subs      map[string]subscriber
 	nextSrc   dmx.Source
 	outStatus []*OutputStatus // each output's last reported state (by slot), nil before one
-	updates   *rate.Limiter // paces updates to one per period
-	fanout    *Update       // the last update sent, whose deliveries are counted
-	fanoutAt  time.Time     // when the last update was sent
-	budget    *updateBudget // update messages of all universes; nil: none
-	dirty     bool          // levels or blackout changed since the last frame
-	batching  bool          // an endBatch is queued
+	updates   *rate.Limiter   // paces updates to one per period
+	fanout    *Update         // the last update sent, whose deliveries are counted
+	fanoutAt  time.Time       // when the last update was sent
+	budget    *updateBudget   // update messages of all universes; nil: none
+	dirty     bool            // levels or blackout changed since the last frame
+	batching  bool            // an endBatch is queued
 	replies   map[string]*applied
 	order     []*actor.PID // the connections of the batch, in arrival order
 	timer     *time.Timer  // sends the tick; made once in Started, reset for each tick
@@ -116,9 +116,9 @@ func newUniverseActor(number int, period time.Duration, mode dmx.Merge, outputs 
 		mixer:     dmx.NewMixer(mode),
 		outputs:   outputs,
 		outStatus: make([]*OutputStatus, len(outputs)),
-		subs:    map[string]subscriber{},
-		replies: map[string]*applied{},
-		updates: rate.NewLimiter(rate.Every(period), updateBurst),
+		subs:      map[string]subscriber{},
+		replies:   map[string]*applied{},
+		updates:   rate.NewLimiter(rate.Every(period), updateBurst),
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 type config struct {
 	listen    string
 	universes int
-	outputs   []dmx.Output // in command line order; several may share a universe
+	outputs   []dmx.Output  // in command line order; several may share a universe
 	net       dmx.NetConfig // what sACN outputs put in their packets
 	rate      int
 	merge     dmx.Merge
