@@ -202,7 +202,8 @@ func (s SACN) AppendFrame(dst []byte, f *Frame) []byte {
 func (s SACN) Open() (Device, error) {
 	stamp := func(p []byte, seq *atomic.Uint32) {
 		if sacn.IsData(p) {
-			p[sacn.OffSequence] = byte(seq.Add(1) - 1) // 0, 1, …, 255, 0, …
+			n := seq.Add(1) - 1 // 0, 1, …, 255, 0, …
+			p[sacn.OffSequence] = byte(n)
 		}
 	}
 	final := func(p []byte) {
@@ -235,7 +236,10 @@ func (a ArtNet) Open() (Device, error) {
 	stamp := func(p []byte, seq *atomic.Uint32) {
 		if artnet.IsDmx(p) {
 			// 1..255: sequence 0 would tell receivers not to reorder.
-			p[artnet.OffSequence] = byte(seq.Add(1)-1)%255 + 1
+			// Only the output's one device advances seq.
+			n := artnet.NextSequence(uint8(seq.Load()))
+			seq.Store(uint32(n))
+			p[artnet.OffSequence] = n
 		}
 	}
 	return a.open(stamp, nil)
