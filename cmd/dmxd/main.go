@@ -154,7 +154,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		Universes: cfg.universes,
 		Rate:      cfg.rate,
 		Merge:     cfg.merge,
-		Outputs:   cfg.outputs,
+		Patch:     cfg.outputs,
 		Restore:   restored,
 		StatePath: savePath,
 		Version:   bi.Version,
