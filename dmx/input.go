@@ -68,8 +68,9 @@ func ParseInput(spec string, universes int) (Input, error) {
 		addr = rest
 		rest = ""
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			i := strings.LastIndexByte(addr, ':')
-			addr, rest = addr[:i], addr[i+1:]
+			if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+				addr, rest = addr[:i], addr[i+1:]
+			}
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || !validInputPort(port) {
