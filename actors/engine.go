@@ -60,6 +60,9 @@ type Config struct {
 	// Metrics receives frame and output metrics; nil counts into a
 	// registry nobody serves.
 	Metrics *metrics.Metrics
+	// Inputs are the network inputs (sACN, Art-Net) whose sources merge
+	// into the universes; the engine owns their sockets from Start.
+	Inputs []Input
 }
 
 // Engine is the running actor system of dmxd: universes, outputs and the
@@ -73,6 +76,9 @@ type Engine struct {
 	universes []*actor.PID
 	outputs   []engineOutput // in universe order, then patch order
 	closing   atomic.Bool    // CloseConnections began: no new connections
+	inboxes   []*netInbox    // universe u's network inbox at u-1; nil without inputs
+	inMets    *metrics.Input
+	readers   []*inputReader
 }
 
 // engineOutput is one output the engine runs.
@@ -126,6 +132,23 @@ func Start(cfg Config) (*Engine, error) {
 		e.saver = newSaver(cfg.StatePath, cfg.SaveInterval, e.Snapshots, cfg.Log)
 		e.saver.saves = cfg.Metrics.StateSaves
 	}
+	for _, in := range cfg.Inputs {
+		for _, u := range in.Spec.Universes {
+			if u < 1 || u > cfg.Universes {
+				return nil, fmt.Errorf("input %s for universe %d: universes are 1..%d", in.Spec.Proto, u, cfg.Universes)
+			}
+		}
+		if in.Conn == nil {
+			return nil, fmt.Errorf("input %s: no socket", in.Spec.Proto)
+		}
+	}
+	if len(cfg.Inputs) > 0 {
+		e.inMets = metrics.NewInput(cfg.Metrics)
+		e.inboxes = make([]*netInbox, cfg.Universes)
+		for i := range e.inboxes {
+			e.inboxes[i] = &netInbox{}
+		}
+	}
 	period := time.Second / time.Duration(cfg.Rate)
 	budget := newUpdateBudget(cmp.Or(cfg.UpdateBudget, DefaultUpdateBudget))
 	for u := 1; u <= cfg.Universes; u++ {
@@ -137,6 +160,7 @@ func Start(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
+	e.startInputs()
 	connGuardian := actor.WithGuardian(stopOnFailure())
 	// A connection actor's work is a few non-blocking hand-offs, so its
 	// mailbox runs in the goroutine of whoever sends to it (the read pump,
@@ -183,6 +207,9 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 	}
 	uu := newUniverseActor(u, period, cfg.Merge, links)
 	uu.budget = budget
+	if e.inboxes != nil {
+		uu.net = e.newNetSources(u)
+	}
 	if e.saver != nil {
 		uu.onChange = e.saver.markDirty
 	}
@@ -356,6 +383,7 @@ const closeMargin = 250 * time.Millisecond
 // CloseConnections first.
 func (e *Engine) Stop() error {
 	var errs []error
+	e.stopInputs()
 	for _, u := range e.universes {
 		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {
 			errs = append(errs, fmt.Errorf("final frame: %w", err))

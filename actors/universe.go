@@ -93,6 +93,7 @@ type universeActor struct {
 	armed     bool         // a tick is due
 	nextTick  time.Time    // when the armed tick is due
 	onChange  func()       // called when levels or blackout change (persistence)
+	net       *netSources  // network input sources; nil without inputs
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
@@ -128,6 +129,9 @@ var (
 )
 
 func (u *universeActor) Receive(ctx actor.Context) {
+	if u.receiveNet(ctx, ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root

@@ -29,6 +29,9 @@ type config struct {
 	listen    string
 	universes int
 	outputs   []dmx.Output  // in command line order; several may share a universe
+	inputs    []dmx.Input   // --input, in command line order
+	inHold    bool          // --input-hold
+	inTimeout time.Duration // --input-timeout; 0 is each protocol's
 	net       dmx.NetConfig // what sACN outputs put in their packets
 	rate      int
 	merge     dmx.Merge
@@ -136,6 +139,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		outputs   outputList
+		inputs    outputList
 		merge     string
 		origins   string
 		hosts     hostList
@@ -153,6 +157,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&sacnCID, "sacn-cid", "", "sACN CID (a UUID) of this dmxd (default: a name-based UUID of the host name and --listen)")
 	fs.StringVar(&sacnName, "sacn-name", "", "sACN source name, at most 63 bytes (default: the host name)")
 	fs.IntVar(&sacnPrio, "sacn-priority", sacn.DefaultPriority, "sACN priority of this dmxd's packets, 0..200")
+	fs.Var(&inputs, "input", "`PROTO[@HOST:PORT][:U[=N],…]` network input (repeatable): sacn (port 5568, sACN universe N, default U) or artnet (port 6454, port-address N, default U-1); without universes every universe; the port is shared with olad or QLC+ (address reuse)")
+	fs.BoolVar(&c.inHold, "input-hold", false, "keep a silent network source's levels after its timeout, until it sends stream-terminated or another source sends (for OLA, which sends once per change)")
+	fs.DurationVar(&c.inTimeout, "input-timeout", 0, "release a silent network source after this long (default: sACN 2.5s, Art-Net 4s)")
 	fs.IntVar(&c.rate, "rate", actors.MaxRate, "output refresh rate, 1..44 frames per second")
 	fs.StringVar(&merge, "merge", "ltp", "merge mode: ltp or htp")
 	fs.StringVar(&c.state, "state", "", "state file to persist levels in")
@@ -192,6 +199,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 				outputs = append(outputs, o)
 			}
+			return
+		}
+		if f.Name == "input" {
+			// Universe lists hold commas: inputs are separated by spaces.
+			inputs = append(inputs, strings.Fields(v)...)
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
@@ -257,6 +269,21 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		seen[key] = true
 		c.outputs = append(c.outputs, o)
+	}
+	inSeen := map[string]bool{}
+	for _, spec := range inputs {
+		in, err := dmx.ParseInput(spec, c.universes)
+		if err != nil {
+			return c, fmt.Errorf("--input: %v", err)
+		}
+		if inSeen[in.Proto+" "+in.Addr] {
+			return c, fmt.Errorf("--input %q: %s on %s is given twice", spec, in.Proto, in.Addr)
+		}
+		inSeen[in.Proto+" "+in.Addr] = true
+		c.inputs = append(c.inputs, in)
+	}
+	if c.inTimeout < 0 {
+		return c, fmt.Errorf("--input-timeout %v must not be negative", c.inTimeout)
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
