@@ -53,6 +53,33 @@ func TestSACNMulticastOutAndIn(t *testing.T) {
 		}
 		return string(out)
 	}
+	roundTrips(t, cli, "universe 1's multicast sACN")
+}
+
+// TestArtNetOutToIn sends Art-Net from an output to an input of the same
+// dmxd on 127.0.0.1: universe 1 goes out as port-address 5, and the input
+// takes port-address 5 into universe 2.
+func TestArtNetOutToIn(t *testing.T) {
+	port := freeUDPPort(t)
+	p := startDMXD(t, "--universes", "2",
+		"--output", fmt.Sprintf("1=artnet:127.0.0.1:%d@5", port),
+		"--input", fmt.Sprintf("artnet@127.0.0.1:%d:2=5", port))
+	cli := func(args ...string) string {
+		t.Helper()
+		code, out, stderr := runCLI(t, nil, append(args, "--server", p.Addr)...)
+		if code != 0 {
+			t.Fatalf("dmxd %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		return out
+	}
+	roundTrips(t, cli, "universe 1's ArtDmx")
+}
+
+// roundTrips sets channels 1 and 2 of universe 1 twice, with cli running
+// dmxd's commands, and waits each time for universe 2 to hold the same
+// levels (what came back in over the network, named by what).
+func roundTrips(t *testing.T, cli func(args ...string) string, what string) {
+	t.Helper()
 	for _, levels := range [][2]int{{255, 128}, {10, 20}} {
 		cli("set", "--universe", "1", fmt.Sprintf("1=%d", levels[0]), fmt.Sprintf("2=%d", levels[1]))
 		deadline := time.Now().Add(10 * time.Second) // a backstop, not a timing claim
@@ -68,7 +95,7 @@ func TestSACNMulticastOutAndIn(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("universe 2 holds %v, want %v first: universe 1's multicast sACN did not come back in", got.Values[:min(len(got.Values), 4)], levels)
+				t.Fatalf("universe 2 holds %v, want %v first: %s did not come back in", got.Values[:min(len(got.Values), 4)], levels, what)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
