@@ -25,15 +25,28 @@ func isClose(err error, code int) bool {
 	return errors.As(err, &ce) && ce.Code == code
 }
 
-// getState asks for universe u's state and returns it.
+// getState asks for universe u's state and returns it. The get carries an
+// id: dmxd answers with the state, then the ack, so the state is the last
+// one of u before that ack. Without the id, a state still queued from the
+// connect (dial reads only the first of them, and with several universes
+// they come in any order) could pass for the answer.
 func getState(t *testing.T, d *testkit.Desk, u int) testkit.Message {
 	t.Helper()
-	if err := d.Send(fmt.Sprintf(`{"get": true, "universe": %d}`, u)); err != nil {
+	id := fmt.Sprintf("get-%d-%d", u, time.Now().UnixNano())
+	if err := d.Send(fmt.Sprintf(`{"get": true, "universe": %d, "id": %q}`, u, id)); err != nil {
 		t.Fatal(err)
 	}
-	st, err := d.Until(5*time.Second, func(m testkit.Message) bool { return m.Type == "state" && m.Universe == u })
-	if err != nil {
+	var st testkit.Message
+	if _, err := d.Until(5*time.Second, func(m testkit.Message) bool {
+		if m.Type == "state" && m.Universe == u {
+			st = m
+		}
+		return m.Type == "ack" && m.ID == id
+	}); err != nil {
 		t.Fatal(err)
+	}
+	if st.Type == "" {
+		t.Fatalf("the ack of %s came without a state of universe %d", id, u)
 	}
 	return st
 }
