@@ -61,7 +61,7 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 			c.peer.Release(w)
 			return // not applied, never acked: the client is being closed
 		}
-		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd, weight: w})
+		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd, weight: w, quiet: m.Quiet})
 	case *applied:
 		for _, r := range m.replies {
 			c.send(r)

@@ -231,7 +231,7 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 	for i, drv := range drvs {
 		writers[i].loop.Publish(drv.AppendFrame(nil, &first), true)
 	}
-	pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
+	pid, err := e.sys.Root.SpawnNamed(universeProps(uu, keep), uname)
 	if err != nil {
 		return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 	}
@@ -259,6 +259,13 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 		e.outputs = append(e.outputs, engineOutput{universe: u, pid: opid, w: writers[i]})
 	}
 	return uu, nil
+}
+
+// universeProps are the props of universe actor uu: a priority mailbox,
+// so that quiet commands go first (see quietPriority).
+func universeProps(uu *universeActor, opts ...actor.PropsOption) *actor.Props {
+	opts = append(opts, actor.WithMailbox(actor.UnboundedPriorityMpsc()))
+	return actor.PropsFromProducer(func() actor.Actor { return uu }, opts...)
 }
 
 // Universes returns how many universes the engine runs.

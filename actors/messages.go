@@ -77,8 +77,14 @@ type Peer interface {
 // connection. Opening is the actor's own *actor.Started.
 
 // Received carries a command the client sent. It
-// holds Cmd.Weight() units of the connection's window.
-type Received struct{ Cmd *Command }
+// holds Cmd.Weight() units of the connection's window. Quiet says that
+// the connection had nothing else in flight when it was read: its
+// universe applies it ahead of other connections' queued commands (see
+// quietPriority).
+type Received struct {
+	Cmd   *Command
+	Quiet bool
+}
 
 // Refused is a message the transport could not accept; the actor answers
 // it with an error. It holds RefusedWeight units of the window.

@@ -21,11 +21,15 @@ type (
 		from   *actor.PID
 		cmd    *Command
 		weight int
+		quiet  bool // its connection had nothing else in flight (see quietPriority)
 	}
 	// endBatch closes the batch of commands that were waiting when its
 	// first command arrived: the universe sends itself one, so that it
 	// queues behind everything already in the mailbox.
 	endBatch struct{}
+	// endQuietBatch closes the batch as soon as the quiet commands waiting
+	// are applied (see quietPriority).
+	endQuietBatch struct{}
 	// tick steps fades and sends an update held back by the update pace;
 	// the universe arms one a period ahead while it needs it.
 	tick struct{}
@@ -50,13 +54,40 @@ type (
 	}
 )
 
-func (*attach) IgnoreDeadLetterLogging()   {}
-func (*syncReq) IgnoreDeadLetterLogging()  {}
-func (*syncDone) IgnoreDeadLetterLogging() {}
-func (*apply) IgnoreDeadLetterLogging()    {}
-func (*applied) IgnoreDeadLetterLogging()  {}
-func (*tick) IgnoreDeadLetterLogging()     {}
-func (*endBatch) IgnoreDeadLetterLogging() {}
+func (*attach) IgnoreDeadLetterLogging()        {}
+func (*syncReq) IgnoreDeadLetterLogging()       {}
+func (*syncDone) IgnoreDeadLetterLogging()      {}
+func (*apply) IgnoreDeadLetterLogging()         {}
+func (*applied) IgnoreDeadLetterLogging()       {}
+func (*tick) IgnoreDeadLetterLogging()          {}
+func (*endBatch) IgnoreDeadLetterLogging()      {}
+func (*endQuietBatch) IgnoreDeadLetterLogging() {}
+
+// quietPriority is the mailbox priority of a command from a connection
+// that had nothing else in flight, and of the batch end it asks for. A
+// universe's mailbox is a priority mailbox (actor.UnboundedPriorityMpsc):
+// such a command overtakes whatever other connections have queued — up
+// to a window of commands from every flooding desk — is applied at once,
+// and the frame carrying it goes out before the universe turns to the
+// rest. A desk that waits for its commands to be applied before it sends
+// more (a person at a fader, a script awaiting acks) is always quiet; a
+// flooding desk is quiet for one command each time its window empties, so
+// the lane stays short. Order within one connection is kept: a quiet
+// command is the only one of its connection in the mailbox.
+const quietPriority = actor.DefaultPriority + 2
+
+// GetPriority makes the universe's priority mailbox take quiet commands
+// first (see quietPriority).
+func (m *apply) GetPriority() int8 {
+	if m.quiet {
+		return quietPriority
+	}
+	return actor.DefaultPriority
+}
+
+// GetPriority: the end of a batch that quiet commands joined comes right
+// after them (see quietPriority).
+func (*endQuietBatch) GetPriority() int8 { return quietPriority }
 
 // subscriber is a connection actor watching a universe, with its merge layer.
 type subscriber struct {
@@ -94,6 +125,7 @@ type universeActor struct {
 	nextTick  time.Time    // when the armed tick is due
 	onChange  func()       // called when levels or blackout change (persistence)
 	net       *netSources  // network input sources; nil without inputs
+	quietEnd  bool         // an endQuietBatch is in the mailbox
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
@@ -124,8 +156,9 @@ func newUniverseActor(number int, period time.Duration, mode dmx.Merge, outputs 
 }
 
 var (
-	endBatchMsg = &endBatch{}
-	tickMsg     = &tick{}
+	endBatchMsg      = &endBatch{}
+	endQuietBatchMsg = &endQuietBatch{}
+	tickMsg          = &tick{}
 )
 
 func (u *universeActor) Receive(ctx actor.Context) {
@@ -143,6 +176,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.apply(ctx, m)
 	case *endBatch:
 		u.endBatch(ctx)
+	case *endQuietBatch:
+		u.quietEnd = false
+		if u.batching {
+			u.endBatch(ctx)
+		}
 	case *tick:
 		u.tick(ctx)
 	case *attach:
@@ -224,6 +262,10 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		r.replies = append(r.replies, &Ack{ID: m.cmd.ID})
 	}
 	u.openBatch(ctx)
+	if m.quiet && !u.quietEnd {
+		u.quietEnd = true
+		ctx.Send(ctx.Self(), endQuietBatchMsg)
+	}
 }
 
 // openBatch queues the endBatch of the current batch unless it is queued.

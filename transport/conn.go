@@ -265,7 +265,8 @@ func (c *conn) readPump() {
 			continue
 		}
 		c.srv.cfg.Metrics.CommandsAccepted.Inc()
-		if !deliver(&actors.Received{Cmd: cmd}, cmd.Weight()) {
+		quiet := c.win.inUse(cfg.Window) == 0
+		if !deliver(&actors.Received{Cmd: cmd, Quiet: quiet}, cmd.Weight()) {
 			break
 		}
 		c.resetReadDeadline()
