@@ -279,3 +279,52 @@ func TestInteropOLASACNIntoDMXD(t *testing.T) {
 		})
 	}
 }
+
+// olaArtNetConf is olad's Art-Net plugin bound to h's address, net 0,
+// sub-net 0: OLA universe U is port-address U mod 16.
+func olaArtNetConf(h netHost) string {
+	return fmt.Sprintf("ip = %s\nnet = 0\nsubnet = 0\noutput_ports = 1\n", h.ip)
+}
+
+// TestInteropOLAArtNetIntoDMXD sends olad's universe 1 (its Art-Net
+// output port patched to it: port-address 1) to dmxd's Art-Net input on
+// another computer, which takes port-address 1 into universe 1
+// (artnet:1=1). olad sends ArtDmx only to the nodes whose ArtPollReply
+// lists port-address 1 as an output, so it must list dmxd first.
+func TestInteropOLAArtNetIntoDMXD(t *testing.T) {
+	requireOLA(t)
+	a, b := newVeth(t, "olaartin", true)
+	p := startDMXDUnder(t, b.under(), "--input", "artnet:1=1", "--input-hold")
+	o := startOLAD(t, a, map[string]string{"artnet": olaArtNetConf(a)})
+	o.patch(t, olaArtNet, 0, false, 1) // olad polls when a port is patched
+	o.waitUntil(t, "dmxd among olad's Art-Net nodes of universe 1", func() (bool, string) {
+		out, err := a.run("ola_artnet", "-d", fmt.Sprint(o.devices[olaArtNet]), "-u", "1")
+		return err == nil && strings.Contains(out, b.ip), fmt.Sprintf("ola_artnet -u 1: %q, %v", out, err)
+	})
+	for _, levels := range [][]int{{11, 22, 33}, {0, 255, 7}} {
+		o.setDMX(t, 1, levels)
+		waitDMXD(t, o.daemon, b, p, 1, levels, "olad's ArtDmx in dmxd")
+	}
+	srcs := dmxdSources(t, b, p)
+	if len(srcs) != 1 || srcs[0].Protocol != "artnet" || srcs[0].Address != a.ip+":6454" {
+		t.Fatalf("/healthz sources %+v, want olad's ArtDmx from %s:6454", srcs, a.ip)
+	}
+}
+
+// TestInteropArtNetIntoOLA sends dmxd's universe 1 as ArtDmx to
+// port-address 1 (artnet:HOST@1) of olad on another computer, whose
+// Art-Net input port is patched to OLA universe 1.
+func TestInteropArtNetIntoOLA(t *testing.T) {
+	requireOLA(t)
+	a, b := newVeth(t, "olaartout", true)
+	o := startOLAD(t, a, map[string]string{"artnet": olaArtNetConf(a)})
+	o.patch(t, olaArtNet, 0, true, 1)
+	p := startDMXDUnder(t, b.under(), "--output", "1=artnet:"+a.ip+"@1")
+	for _, levels := range [][]int{{255, 128, 1}, {10, 0, 200}} {
+		if _, err := b.run(binary, "set", "--universe", "1", "--server", p.Addr,
+			fmt.Sprintf("1=%d", levels[0]), fmt.Sprintf("2=%d", levels[1]), fmt.Sprintf("3=%d", levels[2])); err != nil {
+			t.Fatal(err)
+		}
+		o.waitDMX(t, 1, levels, "dmxd's ArtDmx in olad")
+	}
+}

@@ -77,7 +77,7 @@ func newVeth(t *testing.T, name string, apart bool) (a, b netHost) {
 		netHost
 		dev string
 	}{{a, "va"}, {b, "vb"}} {
-		ip("-n", h.ns, "addr", "add", h.ip+"/24", "dev", h.dev)
+		ip("-n", h.ns, "addr", "add", h.ip+"/24", "broadcast", "+", "dev", h.dev)
 		ip("-n", h.ns, "link", "set", h.dev, "up", "multicast", "on")
 		if apart || h.dev == "va" { // one computer: multicast leaves by va
 			ip("-n", h.ns, "route", "add", "224.0.0.0/4", "dev", h.dev)
