@@ -1,8 +1,8 @@
 package test
 
 // Interop tests with OLA (Debian's ola 0.10.9, issue 16). How olad was
-// made to work in a network namespace the test creates, as found on this
-// machine:
+// made to work in network namespaces the tests create, and what it was
+// seen doing, on this machine:
 //
 //   - olad refuses to run as root ("Attempting to run as root,
 //     aborting."), so it runs as nobody (uid/gid 65534) through
@@ -10,39 +10,56 @@ package test
 //     directory must be owned by that user: olad writes every plugin's
 //     .conf file, ola-port.conf and ola-universe.conf into it at start
 //     and on changes.
-//   - OLA's E1.31 plugin skips loopback interfaces, so the namespace gets
-//     a veth pair with both ends inside it (va 10.99.0.1/24, vb
-//     10.99.0.2/24, both up) and a route for 224.0.0.0/4 on va. Without
-//     `ip =` olad picked vb; `ip = 10.99.0.1` in ola-e131.conf binds it to
-//     va, where it then joins 239.255.0.U for every input port patched to
-//     universe U (`ip maddr show dev va` lists 239.255.0.1).
-//   - dmxd's multicast sACN output (`--output 1=sacn`, to 239.255.0.1:5568)
-//     reaches olad this way without any multicast interface option: the
-//     route sends it out of va and the kernel loops it back to olad's
-//     membership on va. Unicast to 10.99.0.1 was not needed.
+//   - OLA's E1.31 and Art-Net plugins skip loopback interfaces ("Skipping
+//     lo because it's a loopback"), so each test makes a veth pair (va
+//     10.99.0.1/24, vb 10.99.0.2/24; newVeth): both ends in one namespace
+//     (one computer) or one in each (two computers), with a route for
+//     224.0.0.0/4. `ip = 10.99.0.1` in the plugin's config binds it to va
+//     (without it olad picked vb). The addresses need a broadcast address
+//     (`broadcast +`): `ip addr add` sets none by default, and olad then
+//     sends its ArtPolls nowhere useful (none reached vb).
 //   - Every other plugin is switched off with a one-line
 //     `enabled = false` in its ola-PLUGIN.conf (names below, those olad
-//     0.10.9 writes), so the E1.31 device is olad's only device, the
-//     start is quick and nothing else binds ports. A plugin missing from
-//     the list would only start too: harmless.
-//   - ola-e131.conf: `enabled = true`, `ip = 10.99.0.1`, `input_ports = 1`,
-//     `output_ports = 1`. With E1.31 the input port patched to OLA
-//     universe U listens to sACN universe U.
-//   - `ola_dev_info -p 11` (11 is the E1.31 plugin id) prints
-//     "Device N: E1.31 (DMX over ACN) [10.99.0.1]"; N is the alias that
-//     `ola_patch --device N --port 0 --input --universe 1` takes. Both talk
-//     to olad's RPC port 9010 on 127.0.0.1 of the namespace, so they too
-//     run under `ip netns exec`; until olad listens they fail, which makes
-//     "ola_dev_info lists the device" the readiness check. The patch is
-//     saved to ola-port.conf as `11-1-I-0 = 1`: writing that file before
-//     the start would patch without ola_patch.
-//   - olad's HTTP server listens on 9090 in the namespace (its own port
-//     space: no clash with a host olad); `curl
+//     0.10.9 writes), so the start is quick and nothing else binds ports.
+//   - `ola_dev_info` prints "Device N: E1.31 (DMX over ACN) [10.99.0.1]"
+//     and "Device N: ArtNet [10.99.0.1]" (4 input ports, output_ports
+//     output ports); N is the alias `ola_patch --device N --port P
+//     [--input] --universe U` takes. They and ola_set_dmx talk to olad's
+//     RPC port 9010 on 127.0.0.1 of the namespace, so they run under `ip
+//     netns exec`; until olad listens they fail, which makes "ola_dev_info
+//     lists the devices" the readiness check. A patch is saved to
+//     ola-port.conf (`11-1-I-0 = 1`).
+//   - olad's HTTP server listens on 9090 in the namespace; `curl
 //     http://127.0.0.1:9090/get_dmx?u=1` answers {"dmx":[...],"error":""},
-//     "dmx" empty until the universe has data. The test process is
-//     outside the namespace, so curl runs under `ip netns exec`.
-//   - olad logs "Added new E1.31 source: CID" on the first packet and
-//     exits on SIGTERM.
+//     "dmx" empty until the universe has data. olad exits on SIGTERM.
+//   - olad binds 0.0.0.0:5568 (E1.31) and 0.0.0.0:6454 (Art-Net) with
+//     SO_REUSEADDR: a socket without address reuse gets EADDRINUSE beside
+//     it, one with reuse binds.
+//   - sACN into olad: dmxd's multicast to 239.255.0.1 on the same computer
+//     arrives through the 224/4 route on va (the kernel loops it back to
+//     olad's membership there; `ip maddr show dev va` lists 239.255.0.1
+//     once the E1.31 input port is patched to universe 1). olad logs
+//     "Added new E1.31 source: CID".
+//   - sACN from olad: its E1.31 output port patched to OLA universe U sends
+//     sACN universe U by multicast out of va, only after a change and
+//     only the slots set (`ola_set_dmx -d 10,20,30`: a 3-slot packet),
+//     then nothing; source name "HOSTNAME-OLA Server", priority 100.
+//   - Art-Net from olad: it sends ArtPoll to va's broadcast address (and
+//     its own ArtPollReplies and an ArtTodRequest by broadcast) at start,
+//     when a port is patched and every few seconds. dmxd's unicast
+//     ArtPollReply listing port-address 1 as an output makes `ola_artnet
+//     -d N -u 1` list 10.99.0.2; before it, olad logs "Suppressing data
+//     transmit due to no active nodes for universe 1". It then sends
+//     ArtDmx unicast from and to port 6454, once per change, with the
+//     slots set padded to an even length (3 slots: length 4), sequence
+//     0, then 1, … (tshark). OLA universe 1 is port-address 1; patched to
+//     universe 2 nothing went to dmxd, which listed only 1.
+//   - Art-Net into olad: its Art-Net input port patched to OLA universe 1
+//     takes dmxd's ArtDmx to port-address 1 (512 slots) from any sender.
+//   - olad and dmxd on one computer cannot share Art-Net unicast: both
+//     bind *:6454, and Linux gives a unicast datagram to the socket bound
+//     last only (dmxd's ArtPollReply to olad's address would reach dmxd).
+//     The Art-Net tests with olad therefore use two namespaces.
 
 import (
 	"encoding/json"
