@@ -2,7 +2,8 @@
 // vertical fader (role="slider", pointer and keyboard driven) and a numeric
 // field. The strip reports what the user does; it never talks to the server.
 
-const MAX = 255;
+import { MAX, clampField } from "./units.js";
+
 const KEY_STEPS = {
   ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
   PageUp: 16, PageDown: -16,
@@ -11,12 +12,15 @@ const KEY_STEPS = {
 /**
  * Strip is the view of one channel.
  * handlers: onMove(level) while dragging, onEnd(level) when a drag ends,
- * onSet(level) for a key press or a typed value, onSelect() for the label.
+ * onSet(level) for a key press or a typed value, onSelect(extend) for the
+ * label (extend: shift was held). units (units.js) says how the numeric
+ * field shows and reads levels; it may change (call show again).
  */
 export class Strip {
-  constructor(ch, handlers) {
+  constructor(ch, handlers, units) {
     this.ch = ch;
     this.h = handlers;
+    this.units = units;
     this.level = 0;
     this.dragging = false;
 
@@ -34,7 +38,7 @@ export class Strip {
     label.title = `Select channel ${ch}`;
     label.setAttribute("aria-pressed", "false");
     label.setAttribute("aria-label", `Channel ${ch}`);
-    label.addEventListener("click", () => this.h.onSelect());
+    label.addEventListener("click", (e) => this.h.onSelect(e.shiftKey));
 
     const fader = (this.fader = document.createElement("div"));
     fader.className = "fader";
@@ -56,15 +60,16 @@ export class Strip {
     num.type = "number";
     num.className = "val";
     num.min = "0";
-    num.max = String(MAX);
     num.inputMode = "numeric";
     num.setAttribute("aria-label", `Channel ${ch} value`);
+    clampField(num);
     num.addEventListener("change", () => {
-      const v = clampLevel(num.valueAsNumber);
+      const v = this.units.level(num.valueAsNumber);
       if (v === null) {
         this.show(this.level);
         return;
       }
+      num.value = this.units.text(v);
       this.h.onSet(v);
     });
     num.addEventListener("focus", () => num.select());
@@ -79,7 +84,8 @@ export class Strip {
     this.fader.style.setProperty("--v", String(level / MAX));
     this.fader.setAttribute("aria-valuenow", String(level));
     this.fader.setAttribute("aria-valuetext", `${level} (${Math.round((level * 100) / MAX)} %)`);
-    if (document.activeElement !== this.num) this.num.value = String(level);
+    this.num.max = String(this.units.max);
+    if (document.activeElement !== this.num) this.num.value = this.units.text(level);
   }
 
   /** selected marks the strip as selected or not. */
@@ -139,10 +145,4 @@ export class Strip {
     v = Math.min(MAX, Math.max(0, v));
     if (v !== this.level) this.h.onSet(v);
   }
-}
-
-/** clampLevel turns a typed number into a level 0..255, or null. */
-export function clampLevel(n) {
-  if (!Number.isFinite(n)) return null;
-  return Math.min(MAX, Math.max(0, Math.round(n)));
 }

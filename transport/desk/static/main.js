@@ -4,7 +4,9 @@
 
 import { Link, endpoint } from "./link.js";
 import { Sender } from "./sender.js";
-import { Strip, clampLevel } from "./fader.js";
+import { Strip } from "./fader.js";
+import { Units, clampField } from "./units.js";
+import { parseChannels } from "./channels.js";
 
 const CHANNELS = 512;
 const PAGE_SIZE = 32;
@@ -13,15 +15,21 @@ const PAGES = CHANNELS / PAGE_SIZE;
 const HOLD_MS = 800;
 const HEALTH_MS = 5000;
 const TOAST_MS = 6000;
+/** localStorage key of the display units ("percent" or "dmx"). */
+const UNITS_KEY = "dmxd.desk.units";
 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  bar: document.querySelector(".bar"),
+  menu: $("menu"),
   conn: $("conn"),
   desks: $("desks"),
   outputs: $("outputs"),
   universe: $("universe"),
   blackout: $("blackout"),
+  blackoutAll: $("blackout-all"),
+  units: $("units"),
   fade: $("fade"),
   page: $("page"),
   prev: $("prev"),
@@ -30,6 +38,9 @@ const ui = {
   jumpCh: $("jump-ch"),
   setForm: $("set-selected"),
   setLevel: $("set-level"),
+  levelLabel: $("level-label"),
+  rangeForm: $("select-range"),
+  range: $("range"),
   selCount: $("sel-count"),
   selPage: $("sel-page"),
   selClear: $("sel-clear"),
@@ -47,6 +58,8 @@ const desk = {
   selected: new Map(), // universe -> Set of channels
   holds: new Map(), // "u:ch" -> {level, until}: local changes not echoed yet
   strips: new Map(), // channel -> Strip on the current page
+  anchor: 0, // the channel a shift-click extends the selection from
+  units: new Units(loadUnits() === "percent"),
 };
 
 const link = new Link({ onMessage, onStatus });
@@ -58,6 +71,23 @@ function levels(u) {
   let a = desk.server.get(u);
   if (!a) desk.server.set(u, (a = new Uint8Array(CHANNELS)));
   return a;
+}
+
+/** loadUnits reads the remembered display units; storage may be off. */
+function loadUnits() {
+  try {
+    return localStorage.getItem(UNITS_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function saveUnits(percent) {
+  try {
+    localStorage.setItem(UNITS_KEY, percent ? "percent" : "dmx");
+  } catch {
+    // Private browsing: the choice lasts until the page is closed.
+  }
 }
 
 function selection(u) {
@@ -141,10 +171,14 @@ function stripHandlers(ch) {
     onSet(level) {
       setLevels(new Map([[ch, level]]));
     },
-    onSelect() {
+    onSelect(extend) {
       const s = selection(desk.u);
-      if (s.has(ch)) s.delete(ch);
+      if (extend && desk.anchor > 0) {
+        const [a, b] = desk.anchor < ch ? [desk.anchor, ch] : [ch, desk.anchor];
+        for (let c = a; c <= b; c++) s.add(c);
+      } else if (s.has(ch)) s.delete(ch);
       else s.add(ch);
+      desk.anchor = ch;
       showSelection();
     },
   };
@@ -158,7 +192,7 @@ function buildPage() {
   const first = desk.page * PAGE_SIZE + 1;
   const frag = document.createDocumentFragment();
   for (let ch = first; ch < first + PAGE_SIZE; ch++) {
-    const s = new Strip(ch, stripHandlers(ch));
+    const s = new Strip(ch, stripHandlers(ch), desk.units);
     s.show(shown(desk.u, ch));
     desk.strips.set(ch, s);
     frag.append(s.el);
@@ -182,6 +216,29 @@ function showBlackout() {
   ui.blackout.setAttribute("aria-pressed", String(on));
   ui.blackout.textContent = on ? "Blackout on" : "Blackout";
   document.body.classList.toggle("blacked-out", on);
+  const all = allBlackedOut();
+  ui.blackoutAll.setAttribute("aria-pressed", String(all));
+  ui.blackoutAll.textContent = all ? "Blackout all on" : "Blackout all";
+}
+
+/** allBlackedOut says whether every universe of the server is blacked out. */
+function allBlackedOut() {
+  return desk.universes.every((u) => desk.blackout.get(u) === true);
+}
+
+/** showUnits shows every level and the level field in the chosen units. */
+function showUnits() {
+  const units = desk.units;
+  ui.units.setAttribute("aria-pressed", String(units.percent));
+  const old = ui.setLevel.valueAsNumber;
+  const wasPercent = ui.setLevel.max === "100";
+  if (Number.isFinite(old) && wasPercent !== units.percent) {
+    const level = new Units(wasPercent).level(old);
+    ui.setLevel.value = units.text(level);
+  }
+  ui.setLevel.max = String(units.max);
+  ui.levelLabel.textContent = `Level${units.suffix}`;
+  for (const [ch, s] of desk.strips) s.show(shown(desk.u, ch));
 }
 
 function showUniverses() {
@@ -192,9 +249,10 @@ function showUniverses() {
   ui.universe.disabled = desk.universes.length < 2;
   if (cur !== desk.u) {
     desk.u = cur;
+    desk.anchor = 0;
     buildPage();
-    showBlackout();
   }
+  showBlackout();
 }
 
 function showOutputs() {
@@ -266,10 +324,8 @@ function onMessage(m) {
         if (h && h.level === a[ch - 1]) release(m.universe, ch);
       }
       desk.blackout.set(m.universe, m.blackout === true);
-      if (m.universe === desk.u) {
-        for (const ch of desk.strips.keys()) render(desk.u, ch);
-        showBlackout();
-      }
+      if (m.universe === desk.u) for (const ch of desk.strips.keys()) render(desk.u, ch);
+      showBlackout();
       break;
     }
     case "update": {
@@ -286,7 +342,7 @@ function onMessage(m) {
     }
     case "blackout":
       desk.blackout.set(m.universe, m.on === true);
-      if (m.universe === desk.u) showBlackout();
+      showBlackout();
       break;
     case "output":
       desk.outputs.set(m.universe, { driver: m.driver, state: m.state, error: m.error || "" });
@@ -340,6 +396,7 @@ ui.next.addEventListener("click", () => goToPage(desk.page + 1));
 
 ui.universe.addEventListener("change", () => {
   desk.u = Number(ui.universe.value);
+  desk.anchor = 0;
   buildPage();
   showBlackout();
 });
@@ -349,6 +406,41 @@ ui.blackout.addEventListener("click", () => {
   link.send({ blackout: !(desk.blackout.get(desk.u) === true), universe: desk.u });
 });
 
+ui.blackoutAll.addEventListener("click", () => {
+  if (!online()) return;
+  const on = !allBlackedOut();
+  for (const u of desk.universes) link.send({ blackout: on, universe: u });
+});
+
+ui.units.addEventListener("click", () => {
+  desk.units = new Units(!desk.units.percent);
+  for (const s of desk.strips.values()) s.units = desk.units;
+  saveUnits(desk.units.percent);
+  showUnits();
+});
+
+function menuOpen() {
+  return document.body.classList.contains("menu-open");
+}
+
+/** setMenu opens or closes the controls panel (phones; see desk.css). */
+function setMenu(open) {
+  document.body.classList.toggle("menu-open", open);
+  ui.menu.setAttribute("aria-expanded", String(open));
+}
+
+ui.menu.addEventListener("click", () => setMenu(!menuOpen()));
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && menuOpen()) {
+    setMenu(false);
+    ui.menu.focus();
+  }
+});
+// The panel opens just below the bar, whose height depends on the screen.
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty("--bar-h", `${ui.bar.offsetHeight}px`);
+}).observe(ui.bar);
+
 ui.jump.addEventListener("submit", (e) => {
   e.preventDefault();
   const ch = Math.round(ui.jumpCh.valueAsNumber);
@@ -357,6 +449,7 @@ ui.jump.addEventListener("submit", (e) => {
     return;
   }
   goToPage(Math.floor((ch - 1) / PAGE_SIZE));
+  setMenu(false);
   const s = desk.strips.get(ch);
   s.fader.focus();
   s.el.classList.add("found");
@@ -365,18 +458,31 @@ ui.jump.addEventListener("submit", (e) => {
 
 ui.setForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const v = clampLevel(ui.setLevel.valueAsNumber);
+  const v = desk.units.level(ui.setLevel.valueAsNumber);
   const chans = [...selection(desk.u)].sort((a, b) => a - b);
   if (v === null) {
-    toast("Enter a level from 0 to 255.", "warn");
+    toast(`Enter a level from 0 to ${desk.units.max}${desk.units.percent ? " %" : ""}.`, "warn");
     return;
   }
   if (chans.length === 0) {
     toast("Select channels first: tap their numbers.", "warn");
     return;
   }
-  ui.setLevel.value = String(v);
+  ui.setLevel.value = desk.units.text(v);
   setLevels(new Map(chans.map((ch) => [ch, v])));
+});
+ui.rangeForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = parseChannels(ui.range.value, CHANNELS);
+  if (r.error) {
+    toast(r.error, "warn");
+    return;
+  }
+  const s = selection(desk.u);
+  s.clear();
+  for (const ch of r.channels) s.add(ch);
+  desk.anchor = r.channels[r.channels.length - 1];
+  showSelection();
 });
 ui.selPage.addEventListener("click", () => {
   const s = selection(desk.u);
@@ -392,6 +498,9 @@ setInterval(() => {
   if (link.open && !document.hidden) refreshHealth();
 }, HEALTH_MS);
 
+for (const f of [ui.setLevel, ui.fade, ui.jumpCh]) clampField(f);
+
 buildPage();
 showBlackout();
+showUnits();
 link.start();
