@@ -3,9 +3,12 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,4 +291,49 @@ func TestShowSurvivesRestart(t *testing.T) {
 	command(t, b, `{"master": 255}`)
 	command(t, b, `{"go": true}`)
 	waitLevels(t, pty, "the restored cue", map[int]byte{1: 255, 2: 10})
+}
+
+// TestShowOverPlainHTTP: show commands work over plain HTTP as over a
+// WebSocket; look_list answers the looks message, a refusal of the
+// universe is a 400 with its code, and flash needs a WebSocket.
+func TestShowOverPlainHTTP(t *testing.T) {
+	pty := newPTY(t)
+	p := startDMXD(t, "--universes", "2", "--output", "1=enttec-pro:"+pty.Path)
+	post := func(u int, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(p.URL(fmt.Sprintf("/api/v1/universes/%d", u)), "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		u      int
+		body   string
+		status int
+		answer string // a part of the answer's body
+	}{
+		{1, `{"dmx": {"1": 90}}`, 200, `"ok":true`},
+		{1, `{"look_save": "Ninety", "channels": [1], "id": 5}`, 200, `"id":5`},
+		{1, `{"look_list": true}`, 200, `{"type":"looks","universe":1,"looks":[{"name":"Ninety","channels":1}]}`},
+		{1, `{"dmx": {"1": 0}}`, 200, `"ok":true`},
+		{1, `{"look_recall": "Ninety"}`, 200, `"ok":true`},
+		{1, `{"look_recall": "Nope"}`, 400, `"code":"bad_value"`},
+		{1, `{"flash": [1]}`, 400, `"code":"bad_request"`},
+		{1, `{"monitor": true}`, 400, `"code":"bad_request"`},
+		{2, `{"grand_master": 51}`, 200, `"ok":true`},
+		{1, `{"grand_master": 51, "universe": 1}`, 400, `"code":"bad_request"`},
+	}
+	for _, tt := range tests {
+		status, body := post(tt.u, tt.body)
+		if status != tt.status || !strings.Contains(body, tt.answer) {
+			t.Fatalf("POST %s: %d %s, want %d with %s", tt.body, status, body, tt.status, tt.answer)
+		}
+	}
+	waitLevels(t, pty, "look Ninety under the grand master", map[int]byte{1: 18})
 }
