@@ -21,7 +21,8 @@ type (
 		from   *actor.PID
 		cmd    *Command
 		weight int
-		quiet  bool // its connection had nothing else in flight (see quietPriority)
+		quiet  bool   // its connection had nothing else in flight (see quietPriority)
+		fan    uint64 // a part of a command for every universe: answered with fanDone, not an ack
 	}
 	// endBatch closes the batch of commands that were waiting when its
 	// first command arrived: the universe sends itself one, so that it
@@ -89,10 +90,12 @@ func (m *apply) GetPriority() int8 {
 // after them (see quietPriority).
 func (*endQuietBatch) GetPriority() int8 { return quietPriority }
 
-// subscriber is a connection actor watching a universe, with its merge layer.
+// subscriber is a connection actor watching a universe, with its merge
+// layer; monitor is set while it follows the output.
 type subscriber struct {
-	pid *actor.PID
-	src dmx.Source
+	pid     *actor.PID
+	src     dmx.Source
+	monitor bool
 }
 
 // universeActor owns the levels of one universe. It applies commands in
@@ -123,9 +126,19 @@ type universeActor struct {
 	timer     *time.Timer  // sends the tick; made once in Started, reset for each tick
 	armed     bool         // a tick is due
 	nextTick  time.Time    // when the armed tick is due
-	onChange  func()       // called when levels or blackout change (persistence)
+	onChange  func()       // called when levels, blackout or the show change (persistence)
 	net       *netSources  // network input sources; nil without inputs
 	quietEnd  bool         // an endQuietBatch is in the mailbox
+	// The show (see show.go).
+	show      dmx.Show
+	grand     uint8                     // the grand master's copy
+	flashes   map[string]dmx.ChannelSet // each desk's flash, by connection
+	flashAll  dmx.ChannelSet            // every flash together
+	out       dmx.Frame                 // what went out last (see computeOut)
+	monSent   dmx.Frame                 // the output as the monitoring desks were last told it
+	monitors  int                       // subscribers with monitor set
+	showDirty showParts                 // show messages owed to the desks
+	showPace  *rate.Limiter             // paces show broadcasts to one of each a period
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
@@ -152,6 +165,9 @@ func newUniverseActor(number int, period time.Duration, mode dmx.Merge, outputs 
 		subs:      map[string]subscriber{},
 		replies:   map[string]*applied{},
 		updates:   rate.NewLimiter(rate.Every(period), updateBurst),
+		show:      dmx.NewShow(),
+		grand:     dmx.FullMaster,
+		showPace:  rate.NewLimiter(rate.Every(period), updateBurst),
 	}
 }
 
@@ -188,6 +204,9 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
 		ctx.Watch(m.conn)
 		ctx.Send(m.conn, u.state())
+		for _, msg := range u.showMsgs(u.attachParts()) {
+			ctx.Send(m.conn, msg)
+		}
 		for _, st := range u.outStatus {
 			if st != nil && !st.Up {
 				ctx.Send(m.conn, st)
@@ -196,6 +215,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if s, ok := u.subs[m.Who.Id]; ok {
 			delete(u.subs, m.Who.Id)
+			if s.monitor {
+				u.monitors--
+			}
+			// However the desk went, its flash goes with it.
+			u.setFlash(ctx, m.Who.Id, dmx.ChannelSet{})
 			if u.mixer.Mode() == dmx.HTP {
 				u.mixer.Release(s.src)
 				u.changed(ctx)
@@ -220,7 +244,8 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.publish(ctx)
 		ctx.Respond(&flushed{})
 	case *snapshotQuery:
-		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
+		show, grand := u.show.Clone(), u.grand
+		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout, Show: &show, GrandMaster: &grand})
 	}
 }
 
@@ -242,6 +267,7 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		u.order = append(u.order, m.from)
 	}
 	r.weight += m.weight
+	var refused *Error
 	switch m.cmd.Kind {
 	case KindDMX:
 		u.mixer.Set(src, m.cmd.Changes)
@@ -249,7 +275,7 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 	case KindFade:
 		u.mixer.Fade(src, m.cmd.Changes, m.cmd.Duration, time.Now())
 		u.changed(ctx)
-	case KindBlackout:
+	case KindBlackout, KindBlackoutAll:
 		if u.blackout != m.cmd.On {
 			u.blackout = m.cmd.On
 			u.broadcast(ctx, &Blackout{Universe: u.number, On: u.blackout})
@@ -257,8 +283,15 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		}
 	case KindGet:
 		r.replies = append(r.replies, u.state())
+	default:
+		refused = u.applyShow(ctx, m, r)
 	}
-	if m.cmd.ID != nil {
+	switch {
+	case refused != nil:
+		r.replies = append(r.replies, refused)
+	case m.fan != 0:
+		r.replies = append(r.replies, &fanDone{seq: m.fan})
+	case m.cmd.ID != nil:
 		r.replies = append(r.replies, &Ack{ID: m.cmd.ID})
 	}
 	u.openBatch(ctx)
@@ -295,11 +328,13 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 	for _, pid := range u.order {
 		r := u.replies[pid.Id]
 		delete(u.replies, pid.Id)
+		u.fillMonitor(r)
 		ctx.Send(pid, r)
 	}
 	clear(u.order)
 	u.order = u.order[:0]
 	u.sendUpdate(ctx)
+	u.sendShow(ctx)
 	u.armTick()
 }
 
@@ -316,6 +351,7 @@ func (u *universeActor) tick(ctx actor.Context) {
 	}
 	u.publish(ctx)
 	u.sendUpdate(ctx)
+	u.sendShow(ctx)
 	u.armTick()
 }
 
@@ -323,7 +359,7 @@ func (u *universeActor) tick(ctx actor.Context) {
 // period after the previous tick (an absolute schedule, so fade steps do
 // not drift), or one period from now.
 func (u *universeActor) armTick() {
-	if u.armed || (!u.mixer.Fading() && !u.mixer.Changed()) {
+	if u.armed || (!u.mixer.Fading() && !u.mixer.Changed() && !u.monitorPending() && u.showDirty == 0) {
 		return
 	}
 	now := time.Now()
@@ -345,14 +381,10 @@ func (u *universeActor) publish(ctx actor.Context) {
 		return
 	}
 	u.dirty = false
-	levels := u.mixer.Levels()
+	u.computeOut()
 	for _, o := range u.outputs {
 		f := o.frames.get()
-		if u.blackout {
-			f.frame = dmx.Frame{}
-		} else {
-			f.frame = *levels
-		}
+		f.frame = u.out
 		ctx.Send(o.pid, f)
 	}
 }
@@ -366,7 +398,14 @@ func (u *universeActor) publish(ctx actor.Context) {
 // tries again.
 func (u *universeActor) sendUpdate(ctx actor.Context) {
 	now := time.Now()
-	if !u.mixer.Changed() || u.fanningOut(now) || !u.budget.ready(now) || !u.updates.Allow() {
+	levelsChanged, monitor := u.mixer.Changed(), u.monitorPending()
+	if !levelsChanged && !monitor || u.fanningOut(now) || !u.budget.ready(now) || !u.updates.Allow() {
+		return
+	}
+	if monitor {
+		u.sendMonitor(ctx)
+	}
+	if !levelsChanged {
 		return
 	}
 	u.budget.charge(len(u.subs))
