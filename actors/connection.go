@@ -44,6 +44,7 @@ type connectionActor struct {
 	deadline  time.Time           // the CloseConn's deadline, zero when none
 	syncs     int                 // barrier answers still awaited
 	waiting   bool                // closing, waiting for a behind client to drain
+	missed    []showParts         // per universe: show messages dropped while behind
 	fans      map[uint64]*fanning // commands for every universe, by sequence
 	fanSeq    uint64
 	log       zerolog.Logger
@@ -139,7 +140,11 @@ func (c *connectionActor) send(msg any) {
 	switch m := msg.(type) {
 	case *Update:
 		m.Done() // replaced by a fresh state when the client catches up
-	case *State, *Blackout, *Looks, *Cues, *Masters, *Labels, *MonitorState:
+	case *Looks, *Cues, *Masters, *Labels:
+		// Replaced by fresh ones when the client catches up: the parts it
+		// missed are sent again even if they are now empty.
+		c.noteMissed(msg)
+	case *State, *Blackout, *MonitorState:
 		// Replaced by fresh ones when the client catches up.
 	default:
 		c.held = append(c.held, msg)
@@ -166,7 +171,35 @@ func (c *connectionActor) catchUp(ctx actor.Context) {
 		return
 	}
 	for i, u := range c.universes {
-		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: kindResync, Universe: i + 1}})
+		var missed showParts
+		if c.missed != nil {
+			missed = c.missed[i]
+		}
+		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: kindResync, Universe: i + 1}, missed: missed})
+	}
+	c.missed = nil
+}
+
+// noteMissed notes the part of the show a dropped show message was about,
+// for the resync when the client catches up.
+func (c *connectionActor) noteMissed(msg any) {
+	if c.missed == nil {
+		c.missed = make([]showParts, len(c.universes))
+	}
+	var u int
+	var part showParts
+	switch m := msg.(type) {
+	case *Looks:
+		u, part = m.Universe, partLooks
+	case *Cues:
+		u, part = m.Universe, partCues
+	case *Masters:
+		u, part = m.Universe, partMasters
+	case *Labels:
+		u, part = m.Universe, partLabels
+	}
+	if u >= 1 && u <= len(c.missed) {
+		c.missed[u-1] |= part
 	}
 }
 

@@ -235,7 +235,9 @@ func (u *universeActor) applyShow(ctx actor.Context, m *apply, r *applied) *Erro
 		}
 	case kindResync:
 		r.replies = append(r.replies, u.state())
-		r.replies = append(r.replies, u.showMsgs(allParts)...)
+		// The parts that differ from an empty show, as at attach, and
+		// those whose messages the client missed (they may have emptied).
+		r.replies = append(r.replies, u.showMsgs(u.attachParts()|m.missed)...)
 		if isSub && sub.monitor {
 			r.replies = append(r.replies, &MonitorState{Universe: u.number})
 		}

@@ -21,8 +21,9 @@ type (
 		from   *actor.PID
 		cmd    *Command
 		weight int
-		quiet  bool   // its connection had nothing else in flight (see quietPriority)
-		fan    uint64 // a part of a command for every universe: answered with fanDone, not an ack
+		quiet  bool      // its connection had nothing else in flight (see quietPriority)
+		fan    uint64    // a part of a command for every universe: answered with fanDone, not an ack
+		missed showParts // kindResync: the show messages the connection missed while behind
 	}
 	// endBatch closes the batch of commands that were waiting when its
 	// first command arrived: the universe sends itself one, so that it
