@@ -208,6 +208,7 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 	}
 	uu := newUniverseActor(u, period, cfg.Merge, links)
 	uu.budget = budget
+	uu.latency = e.cfg.Metrics.CommandLatency
 	if e.inboxes != nil {
 		uu.net = e.newNetSources(u)
 	}

@@ -57,6 +57,9 @@ type Command struct {
 	Kind     Kind
 	Universe int
 	ID       ID
+	// ReadAt is when a desk's read pump read the command (zero for other
+	// sources): dmxd_command_latency_seconds runs from it.
+	ReadAt time.Time
 	// Changes are the channels set or faded by KindDMX and KindFade.
 	Changes []dmx.Change
 	// Duration is the fade time of KindFade.

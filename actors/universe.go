@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -130,6 +131,10 @@ type universeActor struct {
 	onChange  func()       // called when levels, blackout or the show change (persistence)
 	net       *netSources  // network input sources; nil without inputs
 	quietEnd  bool         // an endQuietBatch is in the mailbox
+	// readAt holds when each desk command of the current batch was read,
+	// for dmxd_command_latency_seconds (latency nil: not measured).
+	readAt  []time.Time
+	latency prometheus.Observer
 	// The show (see show.go).
 	show      dmx.Show
 	grand     uint8                     // the grand master's copy
@@ -268,6 +273,9 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		u.order = append(u.order, m.from)
 	}
 	r.weight += m.weight
+	if u.latency != nil && !m.cmd.ReadAt.IsZero() {
+		u.readAt = append(u.readAt, m.cmd.ReadAt)
+	}
 	var refused *Error
 	switch m.cmd.Kind {
 	case KindDMX:
@@ -326,6 +334,14 @@ func (u *universeActor) changed(ctx actor.Context) {
 func (u *universeActor) endBatch(ctx actor.Context) {
 	u.batching = false
 	u.publish(ctx)
+	if len(u.readAt) > 0 {
+		now := time.Now()
+		for _, t := range u.readAt {
+			u.latency.Observe(now.Sub(t).Seconds())
+		}
+		clear(u.readAt)
+		u.readAt = u.readAt[:0]
+	}
 	for _, pid := range u.order {
 		r := u.replies[pid.Id]
 		delete(u.replies, pid.Id)
