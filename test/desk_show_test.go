@@ -118,9 +118,9 @@ func TestDeskShowLooks(t *testing.T) {
 	}
 
 	b.press(lookRow("Warm")+" .rename", false)
-	b.waitFor("rename field", `document.querySelector('#looks .rename input') !== null`, uiWait)
-	b.run(chromedp.SetValue(chromedp.CSS("#looks .rename input"), "Warm wash"))
-	b.press(`#looks .rename button[type="submit"]`, false)
+	b.waitFor("rename field", `document.querySelector('#looks .rename-form input') !== null`, uiWait)
+	b.run(chromedp.SetValue(chromedp.CSS("#looks .rename-form input"), "Warm wash"))
+	b.press(`#looks .rename-form button[type="submit"]`, false)
 	a.waitFor("the rename shown on A", looksShownJS("Warm wash:all,Two:1 ch"), uiWait)
 
 	a.press(lookRow("Two")+" .delete", false)
