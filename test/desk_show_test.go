@@ -17,6 +17,9 @@ import (
 // driven in headless Chromium against the built dmxd with a pty as the
 // serial device.
 
+// minGo is the least width and height of GO and BACK, in CSS pixels.
+const minGo = 64
+
 // showControls are the controls of the Show panel the layout checks reach.
 const showControls = "#show button, #show input, #show select"
 
@@ -412,6 +415,15 @@ func TestDeskShowFitsPhones(t *testing.T) {
 			a.waitFor("monitor on", `document.querySelector('.strip[data-ch="1"]').dataset.out === "230"`, uiWait)
 			a.press("#flash-mode", vp.phone)
 			checkLayout(t, "show panel", vp, a.measure(showControls), !vp.phone)
+			// GO and BACK are the buttons hit in the dark: bigger than any other.
+			for _, id := range []string{"go", "back"} {
+				wh := eval[[]float64](a, fmt.Sprintf(`(() => { const r = document.getElementById(%q).getBoundingClientRect();
+				  return [r.width, r.height]; })()`, id))
+				t.Logf("#%s at %dx%d: %.0fx%.0f px", id, vp.w, vp.h, wh[0], wh[1])
+				if wh[0] < minGo || wh[1] < minGo {
+					t.Errorf("#%s is %.0fx%.0f px, want at least %dx%d", id, wh[0], wh[1], minGo, minGo)
+				}
+			}
 			a.waitFor("panel at its top", `(document.getElementById("show").scrollTop = 0) === 0`, uiWait)
 			a.waitFor("first row shown", `(document.getElementById("strips").scrollTop = 0) === 0`, uiWait)
 			switch vp {
