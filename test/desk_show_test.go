@@ -429,6 +429,9 @@ func TestDeskShowFitsPhones(t *testing.T) {
 			switch vp {
 			case phonePortrait:
 				a.screenshot("desk-show-phone.png")
+				eval[bool](a, `(document.getElementById("looks-sec").scrollIntoView({block: "start"}), true)`)
+				a.screenshot("desk-show-phone-looks.png")
+				a.waitFor("panel at its top", `(document.getElementById("show").scrollTop = 0) === 0`, uiWait)
 			case tabletWide:
 				a.screenshot("desk-show.png")
 			}
