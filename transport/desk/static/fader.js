@@ -4,6 +4,9 @@
 
 import { MAX, clampField } from "./units.js";
 
+/** How long a press of the channel number must last to name the channel. */
+const LONG_PRESS_MS = 700;
+
 const KEY_STEPS = {
   ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
   PageUp: 16, PageDown: -16,
@@ -34,11 +37,39 @@ export class Strip {
     label.type = "button";
     label.className = "ch";
     label.id = `ch-${ch}`;
-    label.textContent = String(ch);
+    label.dataset.holdId = `ch-${ch}`;
+    label.innerHTML = '<span class="num"></span><span class="name"></span>';
+    label.querySelector(".num").textContent = String(ch);
     label.title = `Select channel ${ch}`;
     label.setAttribute("aria-pressed", "false");
     label.setAttribute("aria-label", `Channel ${ch}`);
-    label.addEventListener("click", (e) => this.h.onSelect(e.shiftKey));
+    label.addEventListener("click", (e) => {
+      if (this.longPressed) {
+        this.longPressed = false;
+        return;
+      }
+      this.h.onSelect(e.shiftKey);
+    });
+    this.longPressed = false;
+    this.pressTimer = 0;
+    if (this.h.onLongPress) {
+      label.addEventListener("pointerdown", (e) => {
+        if (e.pointerType === "mouse" && e.button !== 0) return;
+        if (this.h.canLongPress && !this.h.canLongPress()) return;
+        clearTimeout(this.pressTimer);
+        this.longPressed = false;
+        this.pressTimer = setTimeout(() => {
+          this.longPressed = true;
+          this.h.onLongPress();
+        }, LONG_PRESS_MS);
+      });
+      for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
+        label.addEventListener(type, () => clearTimeout(this.pressTimer));
+      }
+      label.addEventListener("contextmenu", (e) => {
+        if (!this.h.canLongPress || this.h.canLongPress()) e.preventDefault();
+      });
+    }
 
     const fader = (this.fader = document.createElement("div"));
     fader.className = "fader";
@@ -48,7 +79,8 @@ export class Strip {
     fader.setAttribute("aria-orientation", "vertical");
     fader.setAttribute("aria-valuemin", "0");
     fader.setAttribute("aria-valuemax", String(MAX));
-    fader.innerHTML = '<div class="track"><div class="fill"></div></div><div class="thumb"></div>';
+    fader.innerHTML = '<div class="track"><div class="fill"></div></div><div class="out" hidden></div>' +
+      '<div class="thumb"></div><span class="outv" hidden></span>';
     fader.addEventListener("pointerdown", (e) => this.down(e));
     fader.addEventListener("pointermove", (e) => this.drag(e));
     fader.addEventListener("pointerup", (e) => this.up(e));
@@ -84,8 +116,37 @@ export class Strip {
     this.fader.style.setProperty("--v", String(level / MAX));
     this.fader.setAttribute("aria-valuenow", String(level));
     this.fader.setAttribute("aria-valuetext", `${level} (${Math.round((level * 100) / MAX)} %)`);
+    if (this.el.dataset.out !== undefined) this.el.classList.toggle("differs", Number(this.el.dataset.out) !== level);
     this.num.max = String(this.units.max);
     if (document.activeElement !== this.num) this.num.value = this.units.text(level);
+  }
+
+  /** name shows the channel's name ("" for none) on its number button. */
+  name(text) {
+    this.label.querySelector(".name").textContent = text;
+    this.label.setAttribute("aria-label", text ? `Channel ${this.ch}, ${text}` : `Channel ${this.ch}`);
+    this.label.title = text ? `${this.ch} ${text}` : `Select channel ${this.ch}`;
+    this.el.classList.toggle("named", text !== "");
+  }
+
+  /**
+   * output shows what goes out on the channel (after merge, flash, masters
+   * and blackout) beside the fader's own level; null hides it.
+   */
+  output(level) {
+    const bar = this.fader.querySelector(".out");
+    const text = this.fader.querySelector(".outv");
+    if (level === null) {
+      bar.hidden = text.hidden = true;
+      delete this.el.dataset.out;
+      return;
+    }
+    bar.hidden = text.hidden = false;
+    bar.style.setProperty("--o", String(level / MAX));
+    text.textContent = this.units.text(level);
+    text.title = `Output ${level}`;
+    this.el.dataset.out = String(level);
+    this.el.classList.toggle("differs", level !== this.level);
   }
 
   /** selected marks the strip as selected or not. */

@@ -7,6 +7,8 @@ import { Sender } from "./sender.js";
 import { Strip } from "./fader.js";
 import { Units, clampField } from "./units.js";
 import { parseChannels } from "./channels.js";
+import { Show } from "./show.js";
+import { Holds } from "./hold.js";
 
 const CHANNELS = 512;
 const PAGE_SIZE = 32;
@@ -17,6 +19,8 @@ const HEALTH_MS = 5000;
 const TOAST_MS = 6000;
 /** localStorage key of the display units ("percent" or "dmx"). */
 const UNITS_KEY = "dmxd.desk.units";
+/** The layout in which Menu and Show are panels over the faders (desk.css). */
+const PHONE = matchMedia("(max-width: 700px), (max-height: 500px)");
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,6 +68,62 @@ const desk = {
 
 const link = new Link({ onMessage, onStatus });
 const sender = new Sender((msg) => link.send(msg));
+
+const show = new Show({
+  send(msg, quiet = false) {
+    if (!quiet && !online()) return false;
+    return link.send(msg);
+  },
+  u: () => desk.u,
+  selected: () => [...selection(desk.u)].sort((a, b) => a - b),
+  units: () => desk.units,
+  fadeMs,
+  toast,
+  onNames(u) {
+    if (u === 0 || u === desk.u) for (const s of desk.strips.values()) nameStrip(s);
+    showUniverseNames();
+  },
+  onOutput(u, chs) {
+    if (u !== 0 && u !== desk.u) return;
+    for (const ch of chs || desk.strips.keys()) {
+      const s = desk.strips.get(ch);
+      if (s) s.output(show.output(desk.u, ch));
+    }
+  },
+  onFlashMode() {
+    document.body.classList.toggle("flash-mode", show.flashMode);
+    for (const s of desk.strips.values()) nameStrip(s);
+    if (!show.flashMode) holds.releaseAll();
+  },
+  onOpen() {
+    if (PHONE.matches && menuOpen()) setMenu(false);
+  },
+});
+
+/**
+ * Flash: every press held now (a channel number in flash mode, Flash
+ * selected) holds its channels at full; each universe gets the union of its
+ * presses whenever it changes, and an empty flash when the last one ends.
+ */
+const flashSent = new Map(); // universe -> channels last sent, joined
+const holds = new Holds(() => {
+  const want = new Map();
+  for (const { u, chs } of holds.active()) {
+    if (!want.has(u)) want.set(u, new Set());
+    for (const ch of chs) want.get(u).add(ch);
+  }
+  for (const u of new Set([...want.keys(), ...flashSent.keys()])) {
+    const chs = [...(want.get(u) || [])].sort((a, b) => a - b);
+    const k = chs.join();
+    if ((flashSent.get(u) ?? "") === k) continue;
+    if (k === "") flashSent.delete(u);
+    else flashSent.set(u, k);
+    link.send({ flash: chs, universe: u });
+  }
+  for (const [ch, s] of desk.strips) {
+    s.el.classList.toggle("flashing", (want.get(desk.u) || new Set()).has(ch));
+  }
+});
 
 // ---- model helpers -------------------------------------------------------
 
@@ -172,6 +232,7 @@ function stripHandlers(ch) {
       setLevels(new Map([[ch, level]]));
     },
     onSelect(extend) {
+      if (show.flashMode) return;
       const s = selection(desk.u);
       if (extend && desk.anchor > 0) {
         const [a, b] = desk.anchor < ch ? [desk.anchor, ch] : [ch, desk.anchor];
@@ -180,6 +241,10 @@ function stripHandlers(ch) {
       else s.add(ch);
       desk.anchor = ch;
       showSelection();
+    },
+    canLongPress: () => show.has("labels") && !show.flashMode,
+    onLongPress() {
+      show.editName(ch);
     },
   };
 }
@@ -194,6 +259,12 @@ function buildPage() {
   for (let ch = first; ch < first + PAGE_SIZE; ch++) {
     const s = new Strip(ch, stripHandlers(ch), desk.units);
     s.show(shown(desk.u, ch));
+    nameStrip(s);
+    s.output(show.output(desk.u, ch));
+    holds.attach(s.label, {
+      enabled: () => show.flashMode && show.has("flash"),
+      value: () => (link.open ? { u: desk.u, chs: [ch] } : null),
+    });
     desk.strips.set(ch, s);
     frag.append(s.el);
   }
@@ -203,6 +274,12 @@ function buildPage() {
   ui.prev.disabled = desk.page === 0;
   ui.next.disabled = desk.page === PAGES - 1;
   showSelection();
+}
+
+/** nameStrip shows a strip's channel name, and what its number button does. */
+function nameStrip(s) {
+  s.name(show.label(desk.u, s.ch));
+  if (show.flashMode) s.label.title = `Hold to flash channel ${s.ch}`;
 }
 
 function showSelection() {
@@ -238,21 +315,33 @@ function showUnits() {
   }
   ui.setLevel.max = String(units.max);
   ui.levelLabel.textContent = `Level${units.suffix}`;
-  for (const [ch, s] of desk.strips) s.show(shown(desk.u, ch));
+  for (const [ch, s] of desk.strips) {
+    s.show(shown(desk.u, ch));
+    s.output(show.output(desk.u, ch));
+  }
+  show.renderMasters();
 }
 
 function showUniverses() {
   const cur = desk.universes.includes(desk.u) ? desk.u : desk.universes[0] || 1;
-  ui.universe.replaceChildren(
-    ...desk.universes.map((u) => new Option(`Universe ${u}`, String(u), false, u === cur)),
-  );
+  ui.universe.replaceChildren(...desk.universes.map((u) => new Option("", String(u), false, u === cur)));
+  showUniverseNames();
   ui.universe.disabled = desk.universes.length < 2;
   if (cur !== desk.u) {
     desk.u = cur;
     desk.anchor = 0;
     buildPage();
+    show.universeShown();
   }
   showBlackout();
+}
+
+/** showUniverseNames names the universes in the switcher. */
+function showUniverseNames() {
+  for (const o of ui.universe.options) {
+    const u = Number(o.value), name = show.universeName(u);
+    o.textContent = name ? `${u}: ${name}` : `Universe ${u}`;
+  }
 }
 
 function showOutputs() {
@@ -314,7 +403,10 @@ function onMessage(m) {
   switch (m.type) {
     case "hello":
       if (Array.isArray(m.universes) && m.universes.length > 0) desk.universes = m.universes;
+      flashSent.clear(); // a new connection holds no flash
+      holds.releaseAll();
       showUniverses();
+      show.hello(m);
       break;
     case "state": {
       const a = levels(m.universe);
@@ -352,6 +444,8 @@ function onMessage(m) {
     case "error":
       toast(`Refused (${m.code}): ${m.message}`);
       break;
+    default:
+      show.message(m);
   }
 }
 
@@ -395,10 +489,12 @@ ui.prev.addEventListener("click", () => goToPage(desk.page - 1));
 ui.next.addEventListener("click", () => goToPage(desk.page + 1));
 
 ui.universe.addEventListener("change", () => {
+  holds.releaseAll();
   desk.u = Number(ui.universe.value);
   desk.anchor = 0;
   buildPage();
   showBlackout();
+  show.universeShown();
 });
 
 ui.blackout.addEventListener("click", () => {
@@ -425,6 +521,7 @@ function menuOpen() {
 
 /** setMenu opens or closes the controls panel (phones; see desk.css). */
 function setMenu(open) {
+  if (open && PHONE.matches) show.open(false);
   document.body.classList.toggle("menu-open", open);
   ui.menu.setAttribute("aria-expanded", String(open));
 }
@@ -434,6 +531,9 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape" && menuOpen()) {
     setMenu(false);
     ui.menu.focus();
+  } else if (e.key === "Escape" && show.isOpen()) {
+    show.open(false);
+    document.getElementById("show-toggle").focus();
   }
 });
 // The panel opens just below the bar, whose height depends on the screen.
@@ -498,7 +598,20 @@ setInterval(() => {
   if (link.open && !document.hidden) refreshHealth();
 }, HEALTH_MS);
 
-for (const f of [ui.setLevel, ui.fade, ui.jumpCh]) clampField(f);
+holds.attach(document.getElementById("flash-sel"), {
+  enabled: () => show.has("flash"),
+  value() {
+    const chs = [...selection(desk.u)].sort((a, b) => a - b);
+    if (!link.open) return null;
+    if (chs.length === 0) {
+      toast("Select channels first: tap their numbers.", "warn");
+      return null;
+    }
+    return { u: desk.u, chs };
+  },
+});
+
+for (const f of [ui.setLevel, ui.fade, ui.jumpCh, document.getElementById("cue-fade")]) clampField(f);
 
 buildPage();
 showBlackout();
