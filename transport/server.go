@@ -119,6 +119,7 @@ type Server struct {
 	mu        sync.Mutex
 	open      map[*conn]struct{} // connections whose read pump runs
 	bulk      *bulkGate          // decoding of connections ahead of their universes
+	fanout    *fanoutPool        // writes the connections that have only updates to write
 	pumps     sync.WaitGroup
 }
 
@@ -159,7 +160,8 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 		hosts = append(hosts, strings.TrimSuffix(strings.ToLower(h), "."))
 	}
 	cfg.AllowedHosts = hosts
-	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget))}
+	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget)),
+		fanout: newFanoutPool(runtime.GOMAXPROCS(0) - 1)}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,
