@@ -143,6 +143,9 @@ func (c *conn) poolTurn(seq uint64) {
 	}
 	var n int
 	var werr error
+	// A deadline left by an earlier blocking write would fail this one
+	// at once: the pool never waits, so it needs none.
+	_ = rc.SetWriteDeadline(time.Time{})
 	err := rc.raw.Write(func(fd uintptr) bool {
 		n, werr = unix.Write(int(fd), wb.frames)
 		return true // never wait: a full socket goes to a writer of its own

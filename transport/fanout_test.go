@@ -131,6 +131,26 @@ func TestFanoutPoolKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestFanoutPoolAfterAnOldDeadline: a desk whose last write by its own
+// writer is older than WriteWait still gets its updates from the pool (a
+// stale write deadline on the socket once made every pool write fail and
+// the connection close).
+func TestFanoutPoolAfterAnOldDeadline(t *testing.T) {
+	const wait = 50 * time.Millisecond
+	srv, hs := startServer(t, Config{WriteWait: wait})
+	ws := dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws")
+	c := openConns(t, srv, 1)[0]
+	time.Sleep(2 * wait) // the deadline of the hello's and state's write has passed
+	up := bigUpdate(7, 1)
+	if !c.Send(up) {
+		t.Fatal("Send refused the update")
+	}
+	if got := readUpdateRound(t, ws); got != 7 {
+		t.Fatalf("got the update of round %d, want 7", got)
+	}
+	waitPending(t, up, 0)
+}
+
 // bigUpdate sets all 512 channels (about 5 KB as JSON), channel 1 to
 // round, for desks deliveries, so that a few fill a socket.
 func bigUpdate(round, desks int) *actors.Update {
