@@ -20,6 +20,10 @@
 //     spawned from the root, with a guardian that stops a failed
 //     connection actor instead of restarting it (see lobbyActor).
 //
+// A command without a connection (plain HTTP) reaches its universe through
+// Engine.Apply: a protoactor future is its source for one batch, and the
+// caller's goroutine, never an actor, waits for the universe's answer.
+//
 // The package knows no WebSockets: it talks to a connection through Peer,
 // which the transport package implements. Every message a connection's
 // reader hands over holds credit in that connection's window (see

@@ -214,6 +214,41 @@ var ErrClosing = errors.New("shutting down")
 // a connection actor. It never blocks.
 func (e *Engine) Deliver(conn *actor.PID, msg any) { e.sys.Root.Send(conn, msg) }
 
+// Apply has a universe apply cmd for a client without a connection (a
+// plain HTTP request) and returns the command's replies — a *State for
+// KindGet, an *Ack when cmd has an ID — once the universe has handed the
+// frame carrying it to its output: when a desk would get its ack. The
+// command goes the way a desk's does, through the universe's mailbox and
+// its batches; it is applied in the base layer, where restored levels
+// live (in HTP mode it holds its channels until a desk takes them over).
+// cmd must be valid (see transport.DecodeCommand) and is not modified.
+//
+// Apply blocks its caller, which must not be an actor, until the universe
+// answers or requestTimeout passes; the caller bounds how many commands it
+// has in flight. It returns ErrClosing once CloseConnections has begun.
+func (e *Engine) Apply(cmd *Command) ([]any, error) {
+	if e.closing.Load() {
+		return nil, ErrClosing
+	}
+	if cmd.Universe < 1 || cmd.Universe > len(e.universes) {
+		return nil, fmt.Errorf("apply: universe %d is outside 1..%d", cmd.Universe, len(e.universes))
+	}
+	// The future is the command's source for one batch: the universe
+	// answers it with the batch's applied message, as it answers a
+	// connection actor.
+	f := actor.NewFuture(e.sys, requestTimeout)
+	e.sys.Root.Send(e.universes[cmd.Universe-1], &apply{from: f.PID(), cmd: cmd})
+	res, err := f.Result()
+	if err != nil {
+		return nil, fmt.Errorf("apply to universe %d: %w", cmd.Universe, err)
+	}
+	a, ok := res.(*applied)
+	if !ok {
+		return nil, fmt.Errorf("apply to universe %d: unexpected answer %T", cmd.Universe, res)
+	}
+	return a.replies, nil
+}
+
 // Health returns the state of every output, in universe order.
 func (e *Engine) Health() ([]OutputHealth, error) {
 	hs := make([]OutputHealth, 0, len(e.outputs))

@@ -6,7 +6,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/dmxd/dmxd/actors/metrics"
 	"github.com/dmxd/dmxd/dmx"
@@ -99,16 +98,19 @@ type OutputHealth struct {
 }
 
 // writer is the only goroutine that opens, writes to and closes one
-// device. It runs the output's refresh loop (package refresh) on its own
-// OS thread of raised priority: the loop writes the newest frame every
-// period and a changed frame as soon as the driver's minimum gap allows,
-// in C, without waiting for the Go scheduler. So the light gets its
-// frames on time even when thousands of connection goroutines keep both
-// cores busy. When the device fails, the writer closes it, reports it down
-// and reopens it with backoff; the loop keeps the newest frame meanwhile,
-// so the first frame after a reopen carries the newest levels.
+// device. For a device with hardware it runs the output's refresh loop
+// (package refresh) on its own OS thread of raised priority: the loop
+// writes the newest frame every period and a changed frame as soon as the
+// driver's minimum gap allows, in C where it is built in, without waiting
+// for the Go scheduler. So the light gets its frames on time even when
+// thousands of connection goroutines keep both cores busy. The null
+// output writes nowhere: it runs the Go loop on an ordinary goroutine.
+// When the device fails, the writer closes it, reports it down and
+// reopens it with backoff; the loop keeps the newest frame meanwhile, so
+// the first frame after a reopen carries the newest levels.
 type writer struct {
 	drv    dmx.Driver
+	rt     bool // the loop runs on a thread of its own, of raised priority
 	loop   *refresh.Loop
 	stop   chan struct{} // closed by the output actor after loop.Stop
 	done   chan struct{} // closed when the writer has ended and freed the loop
@@ -117,14 +119,17 @@ type writer struct {
 }
 
 func newWriter(drv dmx.Driver, period time.Duration, log zerolog.Logger) (*writer, error) {
+	_, null := drv.(dmx.Null)
 	loop, err := refresh.New(refresh.Config{
 		Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak(),
+		Portable: null,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &writer{
 		drv:  drv,
+		rt:   !null,
 		loop: loop,
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -134,14 +139,17 @@ func newWriter(drv dmx.Driver, period time.Duration, log zerolog.Logger) (*write
 
 func (w *writer) run() {
 	defer close(w.done)
-	w.raisePriority()
+	if w.rt {
+		runtime.LockOSThread() // for the writer's life: the goroutine ends with it
+		w.raisePriority()
+	}
 	backoff := time.Duration(0)
 	for w.waitRetry(&backoff) {
 		dev := w.open(&backoff)
 		if dev == nil {
 			continue
 		}
-		err := w.loop.Run(dev.Fd())
+		err := w.loop.Run(dev)
 		if cerr := dev.Close(); cerr != nil {
 			w.log.Debug().Err(cerr).Msg("close output")
 		}
@@ -152,43 +160,6 @@ func (w *writer) run() {
 	}
 	<-w.stop // the output actor is done with the loop
 	w.loop.Free()
-}
-
-// The scheduling of a writer's OS thread. The thread sleeps in the kernel
-// almost all the time and writes one frame per wake-up, so it may run
-// above everything else: a real-time priority (SCHED_FIFO) makes it
-// preempt ordinary threads the moment its frame is due, where a nice value
-// only weighs its share and left it 5–15 ms late now and then on a busy
-// 2-core machine. Without the privilege for that it asks for writerNice,
-// and without that it runs at normal priority.
-const (
-	writerRTPriority = 20
-	writerNice       = -10
-)
-
-// raisePriority locks the writer to its own OS thread and raises that
-// thread's priority (see writerRTPriority). What it got is logged once, at
-// debug level. Threads created from this one do not inherit a real-time
-// policy (SCHED_RESET_ON_FORK).
-func (w *writer) raisePriority() {
-	runtime.LockOSThread() // for the writer's life: the goroutine ends with it
-	tid := unix.Gettid()
-	rt := &unix.SchedAttr{
-		Size:     unix.SizeofSchedAttr,
-		Policy:   unix.SCHED_FIFO,
-		Flags:    unix.SCHED_FLAG_RESET_ON_FORK,
-		Priority: writerRTPriority,
-	}
-	err := unix.SchedSetAttr(tid, rt, 0)
-	if err == nil {
-		w.log.Debug().Int("priority", writerRTPriority).Msg("writer thread runs SCHED_FIFO")
-		return
-	}
-	if nerr := unix.Setpriority(unix.PRIO_PROCESS, tid, writerNice); nerr != nil {
-		w.log.Debug().AnErr("sched_fifo", err).AnErr("nice", nerr).Msg("writer thread runs at normal priority")
-		return
-	}
-	w.log.Debug().AnErr("sched_fifo", err).Int("nice", writerNice).Msg("writer thread runs at raised nice")
 }
 
 // open tries to open the device once and reports a success.

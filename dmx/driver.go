@@ -2,6 +2,7 @@ package dmx
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -9,14 +10,14 @@ import (
 )
 
 // Device is one opened output device. The output's refresh loop writes the
-// encoded frames to its file descriptor; exactly one goroutine owns it and
-// finally closes it (writing after Close may write into whatever file
-// reused the descriptor).
+// encoded frames to it: on Linux and macOS through its file descriptor
+// (every Device there also has a method Fd() uintptr), elsewhere through
+// Write (see refresh.Device). Exactly one goroutine owns it and finally
+// closes it (writing after Close may write into whatever file reused the
+// descriptor).
 type Device interface {
-	// Fd is the open file descriptor frames are written to.
-	Fd() uintptr
-	// Close releases the device.
-	Close() error
+	io.Writer
+	io.Closer
 }
 
 // Driver knows one kind of output device: how to open it, how a frame is

@@ -91,13 +91,23 @@ func TestNullDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dev.Fd()))
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fdOf(t, dev)))
 	if err != nil || target != os.DevNull {
 		t.Errorf("null device is %q (%v), want %s", target, err, os.DevNull)
 	}
 	if err := dev.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fdOf returns dev's file descriptor, which every device has on Linux.
+func fdOf(t *testing.T, dev dmx.Device) uintptr {
+	t.Helper()
+	f, ok := dev.(interface{ Fd() uintptr })
+	if !ok {
+		t.Fatalf("device %T has no file descriptor", dev)
+	}
+	return f.Fd()
 }
 
 // FuzzParseOutput feeds arbitrary --output values to ParseOutput (operator

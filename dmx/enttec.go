@@ -1,12 +1,6 @@
 package dmx
 
-import (
-	"fmt"
-	"reflect"
-	"time"
-
-	"go.bug.st/serial"
-)
+import "time"
 
 // Enttec DMX USB Pro message framing (API 1.44).
 const (
@@ -62,50 +56,3 @@ func (EnttecPro) AppendFrame(dst []byte, f *Frame) []byte { return AppendEnttecF
 
 // Open opens the serial device.
 func (e EnttecPro) Open() (Device, error) { return openSerial(e.Path) }
-
-// serialDevice is a serial port opened by go.bug.st/serial, with the file
-// descriptor the refresh loop writes to.
-type serialDevice struct {
-	serial.Port
-	fd uintptr
-}
-
-func (d *serialDevice) Fd() uintptr { return d.fd }
-
-// openSerial opens path at 250000 baud 8N2. It never touches the modem
-// status lines (their ioctls fail on ptys and some adapters).
-func openSerial(path string) (Device, error) {
-	p, err := serial.Open(path, &serial.Mode{
-		BaudRate: serialBaud,
-		DataBits: 8,
-		Parity:   serial.NoParity,
-		StopBits: serial.TwoStopBits,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	fd, err := portFd(p)
-	if err != nil {
-		_ = p.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return &serialDevice{Port: p, fd: fd}, nil
-}
-
-// portFd returns the file descriptor go.bug.st/serial opened. The library
-// configures the port (raw mode, 250000 baud, exclusive access) but does
-// not export its descriptor, which the refresh loop needs to write frames
-// without the Go scheduler; it is read from the port's "handle" field
-// (TestOpenSerialFd guards this against a library upgrade).
-func portFd(p serial.Port) (uintptr, error) {
-	v := reflect.ValueOf(p)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
-	}
-	if v.Kind() == reflect.Struct {
-		if h := v.FieldByName("handle"); h.IsValid() && h.CanInt() && h.Int() >= 0 {
-			return uintptr(h.Int()), nil
-		}
-	}
-	return 0, fmt.Errorf("go.bug.st/serial %T has no file descriptor dmxd can reach", p)
-}

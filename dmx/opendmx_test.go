@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dmxd/dmxd/dmx"
 	"github.com/dmxd/dmxd/dmx/refresh"
 	"github.com/dmxd/dmxd/test/testkit"
@@ -37,13 +39,29 @@ func TestOpenDMXTiming(t *testing.T) {
 	}
 }
 
-// TestOpenDMXBreakOnPTY runs the open-dmx driver's refresh loop, set up
-// as an output sets it up, on a real pseudo-terminal: the frames arrive
-// whole (start code 0, then the slots), and the break and the mark after
-// it that the loop measured between its ioctls last at least what the
-// standard asks of a transmitter. A pty shows no break on the line, but
-// the drain and break ioctls run against a real kernel tty.
+// TestOpenDMXBreakOnPTY runs the open-dmx driver's refresh loop (the C
+// loop where it is built in, and the Go loop), set up as an output sets it
+// up, on a real pseudo-terminal: the frames arrive whole (start code 0,
+// then the slots), and the break and the mark after it that the loop
+// measured between its ioctls last at least what the standard asks of a
+// transmitter. A pty shows no break on the line, but the drain and break
+// ioctls run against a real kernel tty.
 func TestOpenDMXBreakOnPTY(t *testing.T) {
+	for _, portable := range []bool{false, true} {
+		name := "c"
+		if portable {
+			name = "go"
+		}
+		t.Run(name, func(t *testing.T) {
+			if !portable && !refresh.NativeLoop {
+				t.Skip("the C loop is not built in (needs Linux and cgo)")
+			}
+			testOpenDMXBreakOnPTY(t, portable)
+		})
+	}
+}
+
+func testOpenDMXBreakOnPTY(t *testing.T, portable bool) {
 	p, err := testkit.NewRawPTY()
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +74,13 @@ func TestOpenDMXBreakOnPTY(t *testing.T) {
 	}
 	defer dev.Close()
 	const period = 20 * time.Millisecond
-	l, err := refresh.New(refresh.Config{Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak()})
+	l, err := refresh.New(refresh.Config{Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak(), Portable: portable})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Free()
 	done := make(chan error, 1)
-	go func() { done <- l.Run(dev.Fd()) }()
+	go func() { done <- l.Run(dev) }()
 	var minBreak, minMark time.Duration
 	var buf []byte
 	for n := range 5 {
@@ -95,11 +113,12 @@ func TestOpenDMXBreakOnPTY(t *testing.T) {
 	t.Logf("shortest break %v, shortest mark after break %v", minBreak, minMark)
 }
 
-// TestOpenSerialFd: the serial drivers open the device through
-// go.bug.st/serial and hand the refresh loop the descriptor it opened (read
-// from the library's port by reflection, which a library upgrade could
-// break).
-func TestOpenSerialFd(t *testing.T) {
+// TestOpenSerial: the serial drivers open the device themselves and hand
+// the refresh loop its descriptor, set to 250000 baud 8N2 in raw mode
+// without flow control (read back with TCGETS2), for this process alone
+// (TIOCEXCL: a second open fails, except for root, whom the kernel lets
+// through).
+func TestOpenSerial(t *testing.T) {
 	p, err := testkit.NewPTY()
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +129,38 @@ func TestOpenSerialFd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: open %s: %v", d.Name(), p.Path, err)
 		}
-		target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dev.Fd()))
+		fd := fdOf(t, dev)
+		target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
 		if err != nil || target != p.Path {
-			t.Errorf("%s: descriptor %d is %q (%v), want %s", d.Name(), dev.Fd(), target, err, p.Path)
+			t.Errorf("%s: descriptor %d is %q (%v), want %s", d.Name(), fd, target, err, p.Path)
+		}
+		tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS2)
+		if err != nil {
+			t.Fatalf("%s: TCGETS2: %v", d.Name(), err)
+		}
+		checks := []struct {
+			what string
+			ok   bool
+		}{
+			{"250000 baud out", tio.Ospeed == 250000 && tio.Cflag&unix.CBAUD == unix.BOTHER},
+			{"8 data bits", tio.Cflag&unix.CSIZE == unix.CS8},
+			{"no parity", tio.Cflag&unix.PARENB == 0},
+			{"2 stop bits", tio.Cflag&unix.CSTOPB != 0},
+			{"no RTS/CTS", tio.Cflag&unix.CRTSCTS == 0},
+			{"no XON/XOFF", tio.Iflag&(unix.IXON|unix.IXOFF) == 0},
+			{"no output processing", tio.Oflag&unix.OPOST == 0},
+			{"no line discipline", tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) == 0},
+		}
+		for _, c := range checks {
+			if !c.ok {
+				t.Errorf("%s: not %s: termios %+v", d.Name(), c.what, tio)
+			}
+		}
+		if os.Geteuid() != 0 {
+			if again, err := d.Open(); err == nil {
+				_ = again.Close()
+				t.Errorf("%s: a second open of %s succeeded", d.Name(), p.Path)
+			}
 		}
 		if err := dev.Close(); err != nil {
 			t.Errorf("%s: close: %v", d.Name(), err)

@@ -269,8 +269,8 @@ func TestOversizedMessageCloses1009(t *testing.T) {
 // TestHealthz checks /healthz.
 func TestHealthz(t *testing.T) {
 	p := startDMXD(t)
-	d := dial(t, p)
-	_ = d
+	dial(t, p)
+	waitHealth(t, p, http.StatusOK, 10*time.Second) // 503 until the output's first open is over
 	resp, err := http.Get(p.URL("/healthz"))
 	if err != nil {
 		t.Fatal(err)

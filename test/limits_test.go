@@ -46,6 +46,8 @@ func TestIdleKeepAlivesDoNotLockOutDesks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.start(t)
+			// /healthz answers 503 until the output's first open is over.
+			waitHealth(t, p, http.StatusOK, 10*time.Second)
 			for i := range idlers {
 				c, err := idleKeepAlive(p.Addr)
 				if err != nil {

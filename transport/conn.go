@@ -49,6 +49,12 @@ type conn struct {
 	code    int
 	reason  string
 	dead    bool // the socket is closed or failed: nothing more is written
+	// How the connection ended, noted by the read pump when its last read
+	// failed (see noteEnd): the close code and who sent it first.
+	ended   bool
+	endCode int
+	endBy   string
+	endErr  error
 }
 
 // writerState says who writes a connection's outbox.
@@ -219,6 +225,7 @@ func (c *conn) readPump() {
 			return
 		}
 		if err != nil {
+			c.noteEnd(err)
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				c.srv.eng.Deliver(pid, &actors.Closed{Code: ce.Code, Text: ce.Text})
@@ -325,9 +332,44 @@ func (c *conn) refused(deliver func(any, int) bool, e *actors.Error) bool {
 func (c *conn) drain() {
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {
+			c.noteEnd(err)
 			return
 		}
 	}
+}
+
+// noteEnd notes how the connection ended when the read pump's last read
+// failed with err, before the connection actor hears of it (it may close
+// the connection at once, in the pump's goroutine): a close frame from the
+// client that came first (not an answer to dmxd's own), dmxd's close, or
+// neither (a dropped link, a keepalive timeout: 1006, abnormal closure).
+// Only the first call counts.
+func (c *conn) noteEnd(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	c.ended, c.endErr = true, err
+	var ce *websocket.CloseError
+	switch {
+	case c.closing:
+		c.endCode, c.endBy = c.code, "server"
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
+		// gorilla reports a connection cut without a close frame as 1006.
+		c.endCode, c.endBy = ce.Code, "client"
+	default:
+		c.endCode = websocket.CloseAbnormalClosure
+	}
+}
+
+// closeInfo returns how the connection ended (see noteEnd), once its read
+// pump has returned: the close code, who sent it first ("client",
+// "server" or "" for neither) and, for neither, the read error.
+func (c *conn) closeInfo() (code int, by string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endCode, c.endBy, c.endErr
 }
 
 // maxKeptQueue is the largest queue capacity a connection keeps between

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"sync"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // bulkReadSize is the read-ahead buffer a connection borrows while data
@@ -66,7 +64,7 @@ func (c *readConn) readAhead() {
 	var n int
 	var rerr error
 	err := c.raw.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), *b)
+		n, rerr = readNow(fd, *b)
 		return true // never wait here: an empty socket is read the ordinary way
 	})
 	if err != nil || rerr != nil || n <= 0 {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"cmp"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/actors/metrics"
@@ -74,14 +76,20 @@ type Config struct {
 	// name in their Host header besides IP literals and localhost (see
 	// hostAllowed); compared case-insensitively.
 	AllowedHosts []string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client in the log lines of a desk's connect and disconnect (see
+	// clientAddr); none: the header is ignored.
+	TrustedProxies []netip.Prefix
 	// MaxConns caps concurrent WebSocket connections (503 beyond).
 	MaxConns int
 	// ConnRate is the commands per second one connection may send (bursts
-	// of twice that); 0 turns the limit off.
+	// of twice that); plain HTTP commands share one such limit. 0 turns
+	// the limits off.
 	ConnRate int
-	// Window is the credit window of each connection (see
-	// actors.DefaultWindow); SendQueue, PingPeriod, PongWait and WriteWait
-	// default to the Default* constants when zero.
+	// Window is the credit window of each connection, and of all plain
+	// HTTP commands together (see actors.DefaultWindow); SendQueue,
+	// PingPeriod, PongWait and WriteWait default to the Default*
+	// constants when zero.
 	Window     int
 	SendQueue  int
 	PingPeriod time.Duration
@@ -108,7 +116,8 @@ type Config struct {
 //
 // Concurrency: a Server is safe for concurrent use; every connection has a
 // read pump and a write pump goroutine, each the only one to use its
-// direction of the socket.
+// direction of the socket. Plain HTTP commands run in the goroutine of
+// their request, which waits for the universe's answer (see plain.go).
 type Server struct {
 	cfg       Config
 	eng       *actors.Engine
@@ -121,6 +130,13 @@ type Server struct {
 	bulk      *bulkGate          // decoding of connections ahead of their universes
 	fanout    *fanoutPool        // writes the connections that have only updates to write
 	pumps     sync.WaitGroup
+	// Plain HTTP commands: their credit window and rate limit (nil: none),
+	// all requests together, and the shutdown of the HTTP server, which
+	// cancels stopping.
+	plainWin *window
+	plainLim *rate.Limiter
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // NewServer returns a server for eng.
@@ -162,6 +178,11 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 	cfg.AllowedHosts = hosts
 	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget)),
 		fanout: newFanoutPool(runtime.GOMAXPROCS(0) - 1)}
+	s.plainWin = newWindow(cfg.Window)
+	if cfg.ConnRate > 0 {
+		s.plainLim = rate.NewLimiter(rate.Limit(cfg.ConnRate), 2*cfg.ConnRate)
+	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4096,
@@ -175,11 +196,14 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 }
 
 // Handler returns the HTTP handler of every path. A request whose Host is
-// not allowed (see hostAllowed) gets 421 on every path.
+// not allowed (see hostAllowed) gets 421 on every path. The plain HTTP
+// API's paths (see plain.go) have a mux of their own, so that they answer
+// every method, wrong ones with a JSON 405, beside the desk's GET /.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("GET /livez", s.serveLive)
 	mux.Handle("GET /metrics", s.requireToken(s.cfg.Metrics.Handler()))
 	if s.cfg.Desk != nil {
 		mux.Handle("GET /", s.cfg.Desk)
@@ -189,7 +213,14 @@ func (s *Server) Handler() http.Handler {
 			_, _ = w.Write([]byte("dmxd: connect a desk to /ws\n"))
 		})
 	}
-	return s.requireHost(mux)
+	plain := s.plainMux()
+	return s.requireHost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPlainPath(r.URL.Path) {
+			plain.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 // requireHost answers 421 Misdirected Request to requests whose Host is
@@ -234,9 +265,10 @@ func (s *Server) hostAllowed(host string) bool {
 
 // HTTPServer returns the http.Server that serves Handler on ln: with the
 // timeouts of plain HTTP, ln told which connections are idle, and the
-// server's own errors logged through zerolog.
+// server's own errors logged through zerolog. Its Shutdown makes plain
+// HTTP commands that have not reached a universe answer 503.
 func (s *Server) HTTPServer(ln *Listener) *http.Server {
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.RequestTimeout,
@@ -245,6 +277,8 @@ func (s *Server) HTTPServer(ln *Listener) *http.Server {
 		ConnState:         ln.ConnState,
 		ErrorLog:          newErrorLog(s.cfg.Log),
 	}
+	hs.RegisterOnShutdown(s.stop)
+	return hs
 }
 
 // Connections returns how many WebSocket connections are open.
@@ -364,6 +398,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.pid = pid
+	start := time.Now()
+	remote, client := r.RemoteAddr, clientAddr(r.RemoteAddr, r.Header, s.cfg.TrustedProxies)
+	s.deskLog(pid.Id, remote, client).Msg("desk connected")
 	s.cfg.Metrics.Connections.Inc()
 	// Two units: the read pump, and the outbox until it closed the socket.
 	s.pumps.Add(2)
@@ -381,7 +418,27 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}()
 		c.readPump()
+		code, by, err := c.closeInfo()
+		ev := s.deskLog(pid.Id, remote, client).Int("code", code).
+			Float64("duration_s", time.Since(start).Seconds())
+		if by != "" {
+			ev = ev.Str("by", by)
+		} else if err != nil {
+			ev = ev.AnErr("error", err) // why it ended without a close frame
+		}
+		ev.Msg("desk disconnected")
 	}()
+}
+
+// deskLog starts the info line of a desk's connect or disconnect: its
+// connection actor's id, its peer's address and, behind a trusted proxy,
+// the client's.
+func (s *Server) deskLog(id, remote, client string) *zerolog.Event {
+	ev := s.cfg.Log.Info().Str("conn", id).Str("remote", remote)
+	if client != "" {
+		ev = ev.Str("client", client)
+	}
+	return ev
 }
 
 // health is the body of /healthz.

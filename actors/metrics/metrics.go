@@ -61,6 +61,9 @@ type Metrics struct {
 	WindowWaits prometheus.Counter
 	// StateSaves counts state files written (persistence increments it).
 	StateSaves prometheus.Counter
+	// BuildInfo is 1 for the version, Go version and VCS revision dmxd
+	// was built from (SetBuild); no series until it is set.
+	BuildInfo *prometheus.GaugeVec
 }
 
 // New returns dmxd's metrics on a new registry.
@@ -112,14 +115,25 @@ func New() *Metrics {
 			Namespace: namespace, Name: "state_saves_total",
 			Help: "State files written.",
 		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "build_info",
+			Help: "1, labelled with the version, Go version and VCS revision dmxd was built from.",
+		}, []string{"version", "goversion", "revision"}),
 	}
 	m.Registry.MustRegister(
 		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.Connections,
-		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves,
+		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// SetBuild sets dmxd_build_info to 1 for this build, replacing any
+// build set before.
+func (m *Metrics) SetBuild(version, goVersion, revision string) {
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version, goVersion, revision).Set(1)
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -32,7 +32,8 @@ type config struct {
 	state     string
 	token     string
 	origins   []string
-	hosts     []string // --allow-hosts, and the host name of --listen
+	hosts     []string       // --allow-hosts, and the host name of --listen
+	proxies   []netip.Prefix // --trusted-proxy
 	maxConns  int
 	connRate  int
 	updates   int // --update-budget
@@ -107,19 +108,21 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		merge     string
 		origins   string
 		hosts     hostList
+		proxies   string
 		logLevel  string
 		logFormat string
 		c         config
 	)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP and WebSocket address")
 	fs.IntVar(&c.universes, "universes", 1, "universes 1..N exist")
-	fs.Var(&outputs, "output", "U=DRIVER[:TARGET] (repeatable): enttec-pro:PATH, open-dmx:PATH or null")
+	fs.Var(&outputs, "output", "`U=DRIVER[:TARGET]` (repeatable): enttec-pro:PATH, open-dmx:PATH or null; universes not patched use null")
 	fs.IntVar(&c.rate, "rate", actors.MaxRate, "output refresh rate, 1..44 frames per second")
 	fs.StringVar(&merge, "merge", "ltp", "merge mode: ltp or htp")
 	fs.StringVar(&c.state, "state", "", "state file to persist levels in")
 	fs.StringVar(&c.token, "token", "", "secret every WebSocket and API request must carry")
 	fs.StringVar(&origins, "origins", "", "comma-separated allowed Origin values")
-	fs.Var(&hosts, "allow-hosts", "host names (comma-separated, repeatable) requests may name besides IP addresses and localhost")
+	fs.Var(&hosts, "allow-hosts", "host names (a comma-separated `LIST`, repeatable) requests may name besides IP addresses and localhost")
+	fs.StringVar(&proxies, "trusted-proxy", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client in the log")
 	fs.IntVar(&c.maxConns, "max-conns", 10000, "maximum WebSocket connections")
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
 	fs.IntVar(&c.updates, "update-budget", actors.DefaultUpdateBudget, "update messages per second to all desks together (0: no budget)")
@@ -129,13 +132,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, errors.New("usage: dmxd [--listen ADDR] [--universes N] [--output U=DRIVER[:TARGET]]... [--rate HZ] [--merge ltp|htp] [--state FILE] [--token SECRET] [--origins LIST] [--allow-hosts LIST] [--max-conns N] [--conn-rate N] [--update-budget N] [--bulk-budget KIB] [--ping-interval D] [--log-level L] [--log-format F]")
+			return c, &helpRequest{flags: fs}
 		}
 		// The flag package quotes no names: "--a\nb" must not become two lines.
 		return c, errors.New(oneLine(err.Error()))
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, fmt.Errorf("unexpected argument %q (commands: set, fade, blackout, get, help)", fs.Arg(0))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -224,6 +227,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 	}
 	c.hosts = hosts
+	if c.proxies, err = transport.ParseTrustedProxies(proxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxy: %v", err)
+	}
 	// A name dmxd was told to listen on is the operator's, not a page's.
 	if h, _, _ := net.SplitHostPort(c.listen); validHostName(h) && !slices.Contains(c.hosts, h) {
 		if _, err := netip.ParseAddr(h); err != nil {

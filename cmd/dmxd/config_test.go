@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +119,20 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("hosts %q", c.hosts)
 			}
 		}},
+		{"trusted proxies", []string{"--trusted-proxy", " 10.0.0.0/8 , 192.168.1.7,fd00::/8,::1,10.1.2.3/16"}, nil, func(t *testing.T, c config) {
+			want := []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("10.1.0.0/16"),
+			}
+			if !reflect.DeepEqual(c.proxies, want) {
+				t.Errorf("proxies %v, want %v", c.proxies, want)
+			}
+		}},
+		{"trusted proxy from the environment", nil, map[string]string{"DMXD_TRUSTED_PROXY": "127.0.0.1"}, func(t *testing.T, c config) {
+			if !reflect.DeepEqual(c.proxies, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}) {
+				t.Errorf("proxies %v", c.proxies)
+			}
+		}},
 		{"limits", []string{"--max-conns", "1", "--conn-rate", "0"}, nil, func(t *testing.T, c config) {
 			if c.maxConns != 1 || c.connRate != 0 {
 				t.Errorf("max-conns %d conn-rate %d", c.maxConns, c.connRate)
@@ -152,10 +168,12 @@ func TestParseConfig(t *testing.T) {
 			"DMXD_RATE": "30", "DMXD_MERGE": "htp", "DMXD_STATE": "/tmp/s", "DMXD_TOKEN": "t",
 			"DMXD_ORIGINS": "http://x", "DMXD_ALLOW_HOSTS": "a.lan,b.lan", "DMXD_MAX_CONNS": "5", "DMXD_CONN_RATE": "7",
 			"DMXD_UPDATE_BUDGET": "9", "DMXD_BULK_BUDGET": "0", "DMXD_LOG_LEVEL": "error", "DMXD_LOG_FORMAT": "json", "DMXD_PING_INTERVAL": "2s",
+			"DMXD_TRUSTED_PROXY": "10.0.0.0/8",
 		}, func(t *testing.T, c config) {
 			want := config{
 				listen: ":9000", universes: 2, rate: 30, merge: dmx.HTP, state: "/tmp/s", token: "t",
-				origins: []string{"http://x"}, hosts: []string{"a.lan", "b.lan"}, maxConns: 5, connRate: 7, updates: 9, ping: 2 * time.Second,
+				origins: []string{"http://x"}, hosts: []string{"a.lan", "b.lan"}, proxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+				maxConns: 5, connRate: 7, updates: 9, ping: 2 * time.Second,
 				logLevel: zerolog.ErrorLevel, logFormat: "json",
 			}
 			if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:", 2: "enttec-pro:/dev/ttyUSB0"}) {
@@ -242,6 +260,10 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"allow-hosts empty label", []string{"--allow-hosts", "a..lan"}, nil, `--allow-hosts "a..lan"`},
 		{"allow-hosts leading dot", []string{"--allow-hosts", ".lan"}, nil, `--allow-hosts ".lan"`},
 		{"allow-hosts env", nil, map[string]string{"DMXD_ALLOW_HOSTS": "a.lan,b/c"}, `--allow-hosts "b/c"`},
+		{"trusted-proxy word", []string{"--trusted-proxy", "proxy.lan"}, nil, `--trusted-proxy: "proxy.lan"`},
+		{"trusted-proxy bad prefix", []string{"--trusted-proxy", "10.0.0.0/33"}, nil, `--trusted-proxy: "10.0.0.0/33"`},
+		{"trusted-proxy with port", []string{"--trusted-proxy", "10.0.0.1:80"}, nil, `--trusted-proxy: "10.0.0.1:80"`},
+		{"trusted-proxy env with newline", nil, map[string]string{"DMXD_TRUSTED_PROXY": "10.0.0.0/8,a\nb"}, "--trusted-proxy"},
 		{"conn-rate negative", []string{"--conn-rate", "-1"}, nil, "--conn-rate"},
 		{"update-budget negative", []string{"--update-budget", "-1"}, nil, "--update-budget"},
 		{"bulk-budget negative", []string{"--bulk-budget", "-1"}, nil, "--bulk-budget -1"},
@@ -338,7 +360,7 @@ func TestRunBadCommandLine(t *testing.T) {
 		{"--bogus"},
 	} {
 		var stderr strings.Builder
-		if code := run(args, env(nil), &stderr); code != 2 {
+		if code := run(args, env(nil), io.Discard, &stderr); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
 		out := stderr.String()
@@ -383,7 +405,7 @@ func TestRunUnwritableState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr strings.Builder
-	if code := run([]string{"--listen", "127.0.0.1:0", "--state", state}, env(nil), &stderr); code != 2 {
+	if code := run([]string{"--listen", "127.0.0.1:0", "--state", state}, env(nil), io.Discard, &stderr); code != 2 {
 		t.Errorf("run = %d, want 2", code)
 	}
 	out := stderr.String()

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -25,9 +24,6 @@ import (
 	"github.com/dmxd/dmxd/transport"
 	"github.com/dmxd/dmxd/transport/desk"
 )
-
-// version is dmxd's version, reported in hello messages.
-const version = "0.1.0"
 
 // Shutdown timing. The protocol allows 5 s from the signal to the exit:
 // connections get until connsDeadline after the signal (a client still
@@ -60,26 +56,34 @@ func connLimit(maxConns int, nofile uint64, outputs int) int {
 	return want
 }
 
-// openFilesLimit returns the open-files limit (RLIMIT_NOFILE), which Go
-// raised to the hard limit at start; unlimited when it cannot be read.
-func openFilesLimit() uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return math.MaxUint64
-	}
-	return rl.Cur
-}
-
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// run is dmxd's main; it returns the exit status: 0 after a clean
-// shutdown, 1 on a runtime failure (a final save of the state file that
-// fails is one: the levels are lost), 2 on a bad command line or a state
-// file dmxd could not write.
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
+// run is dmxd's main; it returns the exit status. As a server: 0 after a
+// clean shutdown, 1 on a runtime failure (a final save of the state file
+// that fails is one: the levels are lost), 2 on a bad command line or a
+// state file dmxd could not write. --help, help and --version print to
+// stdout and return 0; a subcommand returns what runCommand does.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "--version", "-version":
+			fmt.Fprintln(stdout, build())
+			return 0
+		case "help":
+			return runHelp(args[1:], stdout, stderr)
+		}
+		if _, ok := lookupCommand(args[0]); ok {
+			return runCommand(args[0], args[1:], getenv, stdout, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, getenv)
+	var help *helpRequest
+	if errors.As(err, &help) {
+		writeHelp(stdout, help.flags)
+		return 0
+	}
 	if err == nil {
 		err = checkState(cfg.state)
 	}
@@ -87,10 +91,15 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dmxd: %s\n", oneLine(err.Error())) // a path may hold a line break
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	format := logFormat(cfg, stderr)
+	log := newLogger(cfg, format, stderr)
+	var console io.Writer // a person reads stderr: tell them where to connect
+	if format == "console" {
+		console = stderr
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, console); err != nil {
 		log.Error().Err(err).Msg("dmxd failed")
 		return 1
 	}
@@ -109,14 +118,19 @@ func stopSignals() []os.Signal {
 	return sigs
 }
 
-func newLogger(cfg config, w io.Writer) zerolog.Logger {
-	format := cfg.logFormat
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			format = "console"
-		}
+// logFormat is the log format: --log-format, else console when w is a
+// terminal and json when it is not.
+func logFormat(cfg config, w io.Writer) string {
+	if cfg.logFormat != "" {
+		return cfg.logFormat
 	}
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return "console"
+	}
+	return "json"
+}
+
+func newLogger(cfg config, format string, w io.Writer) zerolog.Logger {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
@@ -125,13 +139,16 @@ func newLogger(cfg config, w io.Writer) zerolog.Logger {
 
 // serve runs dmxd until ctx is cancelled, then shuts down in dependency
 // order: stop accepting, close clients with 1001, final frame, save state,
-// stop the outputs.
-func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+// stop the outputs. When console is not nil, it gets one line for a
+// person once dmxd listens: the desk's and the WebSocket's URLs.
+func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.listen, err)
 	}
 	mets := metrics.New()
+	bi := build()
+	mets.SetBuild(bi.Version, bi.GoVersion, cmp.Or(bi.Revision, "unknown"))
 	restored, savePath := restoreState(cfg.state, cfg.universes, log)
 	eng, err := actors.Start(actors.Config{
 		Universes: cfg.universes,
@@ -140,7 +157,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		Outputs:   cfg.outputs,
 		Restore:   restored,
 		StatePath: savePath,
-		Version:   version,
+		Version:   bi.Version,
 		Log:       log,
 		Metrics:   mets,
 		// --update-budget 0 is no budget; the engine's 0 is its default.
@@ -151,11 +168,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	srv := transport.NewServer(eng, transport.Config{
-		Token:        cfg.token,
-		Origins:      cfg.origins,
-		AllowedHosts: cfg.hosts,
-		MaxConns:     cfg.maxConns,
-		ConnRate:     cfg.connRate,
+		Token:          cfg.token,
+		Origins:        cfg.origins,
+		AllowedHosts:   cfg.hosts,
+		TrustedProxies: cfg.proxies,
+		MaxConns:       cfg.maxConns,
+		ConnRate:       cfg.connRate,
 		// --bulk-budget 0 is no budget; the server's 0 is its default.
 		BulkBudget: cmp.Or(cfg.bulk<<10, -1),
 		PingPeriod: cfg.ping,
@@ -172,10 +190,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	httpSrv := srv.HTTPServer(limited)
 	addr := ln.Addr().String()
+	deskURL, wsURL := urls(ln.Addr())
 	log.Info().Str("listen", addr).Int("universes", cfg.universes).Int("rate", cfg.rate).
 		Str("merge", cfg.merge.String()).Int("conn_limit", limited.Limit()).
-		Str("desk", "http://"+addr+"/").Str("ws", "ws://"+addr+"/ws").
+		Str("desk", deskURL).Str("ws", wsURL).Str("version", bi.Version).
 		Msg("dmxd listening")
+	if console != nil {
+		fmt.Fprintln(console, announcement(ln.Addr(), cfg.token != ""))
+	}
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(limited) }()
 
@@ -209,4 +231,34 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	log.Info().Msg("stopped")
 	return errors.Join(errs...)
+}
+
+// urls returns the web desk's and the WebSocket's URL at the listening
+// address addr; an unspecified address (":8080", "0.0.0.0", "::") is
+// reached on this machine at 127.0.0.1.
+func urls(addr net.Addr) (desk, ws string) {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/", "ws://" + addr.String() + "/ws"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	hp := net.JoinHostPort(host, port)
+	return "http://" + hp + "/", "ws://" + hp + "/ws"
+}
+
+// announcement is the line a person at a terminal reads when dmxd
+// listens on addr: where the desk and the WebSocket are.
+func announcement(addr net.Addr, token bool) string {
+	desk, ws := urls(addr)
+	s := "dmxd: web desk at " + desk
+	if token {
+		s += " (add ?token=SECRET)"
+	}
+	s += ", WebSocket " + ws
+	if ip, ok := addr.(*net.TCPAddr); ok && ip.IP.IsUnspecified() {
+		s += " (and on this machine's other addresses)"
+	}
+	return s + "; Ctrl-C stops"
 }

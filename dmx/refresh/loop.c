@@ -1,4 +1,6 @@
-// The output refresh loop of package refresh: see refresh.go.
+//go:build linux && cgo
+
+// The C refresh loop of package refresh (Linux with cgo): see refresh.go and cloop.go.
 #define _GNU_SOURCE
 #include "loop.h"
 

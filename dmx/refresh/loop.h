@@ -1,4 +1,6 @@
-// The output refresh loop of package refresh: see refresh.go.
+//go:build linux && cgo
+
+// The C refresh loop of package refresh (Linux with cgo): see refresh.go and cloop.go.
 #ifndef DMXD_REFRESH_LOOP_H
 #define DMXD_REFRESH_LOOP_H
 

@@ -2,34 +2,40 @@
 // to a device every period, and a changed frame as soon as the device's
 // minimum gap allows.
 //
-// The loop is C code running on the calling goroutine's OS thread for as
-// long as Run lasts, so it never waits for the Go scheduler: with
-// thousands of busy connection goroutines on two cores, a goroutine that
-// wakes up for its frame can wait tens of milliseconds for a processor,
-// while an OS thread of raised priority that sleeps in the kernel and
-// writes without returning to Go is on time. Go keeps everything that is
-// not time-critical: opening, reopening with backoff, encoding, health and
-// metrics.
+// There are two loops with one behaviour. On Linux with cgo the loop is C
+// code running on the calling goroutine's OS thread for as long as Run
+// lasts, so it never waits for the Go scheduler: with thousands of busy
+// connection goroutines on two cores, a goroutine that wakes up for its
+// frame can wait tens of milliseconds for a processor, while an OS thread
+// of raised priority that sleeps in the kernel and writes without
+// returning to Go is on time. Everywhere else (and with Config.Portable)
+// the loop is Go code, built for every platform: its frames are as
+// punctual as the Go scheduler lets them be (NativeLoop says which loop
+// New picks). Go keeps everything that is not time-critical: opening,
+// reopening with backoff, encoding, health and metrics.
 //
 // Frames pass from Publish to the loop through a triple buffer: neither
 // side ever waits for the other, and the loop always takes the newest.
+//
+// Concurrency: Publish and Stop belong to one producer goroutine at a
+// time, Run to one writer goroutine; Stats and Busy may be called from
+// anywhere, Intervals from one goroutine at a time.
 package refresh
-
-/*
-#cgo CFLAGS: -O2 -Wall -std=gnu11
-#include "loop.h"
-*/
-import "C"
 
 import (
 	"fmt"
-	"syscall"
+	"io"
 	"time"
-	"unsafe"
 )
 
-// MaxFrame is the largest encoded frame Publish takes, in bytes.
-const MaxFrame = C.DMX_MAX_FRAME
+// Sizes of a loop.
+const (
+	// MaxFrame is the largest encoded frame Publish takes, in bytes.
+	MaxFrame = 1024
+	// ringSize is how many intervals between frame starts a loop keeps
+	// for Intervals.
+	ringSize = 256
+)
 
 // Config is a loop's schedule.
 type Config struct {
@@ -44,35 +50,59 @@ type Config struct {
 	// MarkAfterBreak is how long the line is then held in mark before
 	// the frame's first byte (with a Break only).
 	MarkAfterBreak time.Duration
+	// Portable runs the Go loop even where the C loop is built in: for
+	// an output that writes nowhere (it needs no thread of its own) and
+	// for tests of the Go loop.
+	Portable bool
+}
+
+// Device is what Run writes frames to. When it also has a file
+// descriptor (a method Fd() uintptr) on a platform with one (Linux,
+// macOS), the loop makes that descriptor non-blocking and writes to it
+// directly, so that Stop can end a stalled write; otherwise it calls
+// Write, which may block as long as the device does (Windows). Breaks
+// need the descriptor, or else methods Drain() error and
+// Break(time.Duration) error (go.bug.st/serial's Port has both).
+type Device interface {
+	io.Writer
 }
 
 // Loop is one output's refresh loop. Publish and Stop belong to one
 // producer goroutine at a time, Run to one writer goroutine; Stats and
 // Busy may be called from anywhere.
-type Loop struct {
-	l         *C.struct_dmx_loop
-	intervals [64]C.int64_t
+type Loop struct{ e engine }
+
+// engine is one implementation of the loop: the C loop (cLoop) or the Go
+// loop (goLoop). Each method is the Loop method of the same name.
+type engine interface {
+	publish(frame []byte, changed bool)
+	stop()
+	run(dev Device) error
+	stats() Stats
+	busy() time.Duration
+	intervals(fn func(time.Duration))
+	free()
 }
 
-// New allocates a loop.
+// New allocates a loop: the C loop where it is built in (NativeLoop)
+// unless cfg.Portable, the Go loop otherwise.
 func New(cfg Config) (*Loop, error) {
 	if cfg.Period <= 0 || cfg.MinGap < 0 || cfg.Break < 0 || cfg.MarkAfterBreak < 0 {
 		return nil, fmt.Errorf("refresh loop: bad schedule %+v", cfg)
 	}
-	var errno C.int
-	l := C.dmx_loop_new(C.int64_t(cfg.Period), C.int64_t(cfg.MinGap), C.int64_t(cfg.Break), C.int64_t(cfg.MarkAfterBreak), &errno)
-	if l == nil {
-		return nil, fmt.Errorf("refresh loop: %w", syscall.Errno(errno))
+	if NativeLoop && !cfg.Portable {
+		e, err := newCLoop(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("refresh loop: %w", err)
+		}
+		return &Loop{e: e}, nil
 	}
-	return &Loop{l: l}, nil
+	return &Loop{e: newGoLoop(cfg)}, nil
 }
 
 // Free releases the loop. Run must have returned, and no Publish, Stop,
 // Stats or Busy may follow.
-func (l *Loop) Free() {
-	C.dmx_loop_free(l.l)
-	l.l = nil
-}
+func (l *Loop) Free() { l.e.free() }
 
 // Publish makes frame (encoded for the device) the newest one. A changed
 // frame wakes the loop to go out as soon as the minimum gap allows; others
@@ -82,60 +112,44 @@ func (l *Loop) Publish(frame []byte, changed bool) {
 	if len(frame) == 0 {
 		return
 	}
-	ch := C.int(0)
-	if changed {
-		ch = 1
-	}
-	C.dmx_loop_publish(l.l, (*C.uint8_t)(unsafe.Pointer(&frame[0])), C.uint32_t(min(len(frame), MaxFrame)), ch)
+	l.e.publish(frame[:min(len(frame), MaxFrame)], changed)
 }
 
 // Stop asks Run to write the newest frame a last time and return nil. It
 // also makes every later Run do just that.
-func (l *Loop) Stop() { C.dmx_loop_stop(l.l) }
+func (l *Loop) Stop() { l.e.stop() }
+
+// Run writes frames to dev until Stop, when it writes the newest frame
+// once more and returns nil, or until the device fails, when it returns
+// an *OpError. The C loop blocks the calling goroutine's thread for that
+// long: lock the goroutine to its thread (runtime.LockOSThread) to give
+// the thread a priority.
+//
+// The frame and the schedule survive a return: after a reopen, the next
+// Run writes the newest frame at once.
+func (l *Loop) Run(dev Device) error { return l.e.run(dev) }
+
+// Stats returns the loop's counters.
+func (l *Loop) Stats() Stats { return l.e.stats() }
+
+// Busy returns how long the frame under way has been writing, 0 when the
+// loop is not writing.
+func (l *Loop) Busy() time.Duration { return l.e.busy() }
+
+// Intervals calls fn with each interval between two frame starts since
+// the previous call (the last 256 at most). Only one goroutine at a time
+// may call it.
+func (l *Loop) Intervals(fn func(time.Duration)) { l.e.intervals(fn) }
 
 // OpError is why Run ended without a Stop.
 type OpError struct {
 	Op  string // "setup", "drain", "break", "write" or "poll"
-	Err error  // a syscall.Errno
+	Err error  // a syscall.Errno for a file descriptor, else the device's error
 }
 
 func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
 
 func (e *OpError) Unwrap() error { return e.Err }
-
-// opName names what the loop was doing when it failed.
-func opName(op C.int) string {
-	switch op {
-	case C.DMX_OP_SETUP:
-		return "setup"
-	case C.DMX_OP_DRAIN:
-		return "drain"
-	case C.DMX_OP_BREAK:
-		return "break"
-	case C.DMX_OP_WRITE:
-		return "write"
-	case C.DMX_OP_POLL:
-		return "poll"
-	}
-	return fmt.Sprintf("op %d", int(op))
-}
-
-// Run writes frames to the open file descriptor fd (which it makes
-// non-blocking) until Stop, when it writes the newest frame once more and
-// returns nil, or until the device fails, when it returns an *OpError. It
-// blocks the calling goroutine's thread for that long: lock the goroutine
-// to its thread (runtime.LockOSThread) to give the thread a priority.
-//
-// The frame and the schedule survive a return: after a reopen, the next
-// Run writes the newest frame at once.
-func (l *Loop) Run(fd uintptr) error {
-	var errno C.int
-	op := C.dmx_loop_run(l.l, C.int(fd), &errno)
-	if op == C.DMX_OP_STOPPED {
-		return nil
-	}
-	return &OpError{Op: opName(op), Err: syscall.Errno(errno)}
-}
 
 // Stats are a loop's counters since New.
 type Stats struct {
@@ -147,42 +161,12 @@ type Stats struct {
 	// because no newer one had been published.
 	Refreshes uint64
 	// LastBreak is how long the last break held the line, at least: from
-	// the return of the ioctl that began it to the call of the one that
-	// ended it (0 without breaks).
+	// the return of the call that began it to the call that ended it (0
+	// without breaks). A device without a descriptor begins and ends the
+	// break in one call (Break): then it is that call's duration.
 	LastBreak time.Duration
 	// LastMarkAfterBreak is how long the line stayed in mark after the
-	// last break, at least: from the return of the ioctl that ended the
+	// last break, at least: from the return of the call that ended the
 	// break to the frame's first write.
 	LastMarkAfterBreak time.Duration
-}
-
-// Stats returns the loop's counters.
-func (l *Loop) Stats() Stats {
-	s := C.dmx_loop_stats(l.l)
-	return Stats{
-		Published:          uint64(s.published),
-		Frames:             uint64(s.frames),
-		Refreshes:          uint64(s.refreshes),
-		LastBreak:          time.Duration(s.last_break),
-		LastMarkAfterBreak: time.Duration(s.last_mab),
-	}
-}
-
-// Busy returns how long the frame under way has been writing, 0 when the
-// loop is not writing.
-func (l *Loop) Busy() time.Duration { return time.Duration(C.dmx_loop_busy(l.l)) }
-
-// Intervals calls fn with each interval between two frame starts since
-// the previous call (the last 256 at most). Only one goroutine at a time
-// may call it.
-func (l *Loop) Intervals(fn func(time.Duration)) {
-	for {
-		n := C.dmx_loop_intervals(l.l, &l.intervals[0], C.uint32_t(len(l.intervals)))
-		for _, d := range l.intervals[:n] {
-			fn(time.Duration(d))
-		}
-		if int(n) < len(l.intervals) {
-			return
-		}
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -60,10 +61,10 @@ func (d *pipeDevice) next(t *testing.T) dmx.Frame {
 	return dmx.Frame{}
 }
 
-// start runs l on fd in a goroutine; the returned channel gets Run's error.
-func start(l *refresh.Loop, fd uintptr) <-chan error {
+// start runs l on dev in a goroutine; the returned channel gets Run's error.
+func start(l *refresh.Loop, dev refresh.Device) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- l.Run(fd) }()
+	go func() { done <- l.Run(dev) }()
 	return done
 }
 
@@ -79,8 +80,26 @@ func ended(t *testing.T, done <-chan error) error {
 	return nil
 }
 
-func newLoop(t *testing.T, cfg refresh.Config) *refresh.Loop {
+// loops runs test once for each loop built in: the C loop (where it is)
+// and the Go loop; portable is the Config.Portable that picks it.
+func loops(t *testing.T, test func(t *testing.T, portable bool)) {
+	for _, c := range []struct {
+		name     string
+		portable bool
+	}{{"c", false}, {"go", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.portable && !refresh.NativeLoop {
+				t.Skip("the C loop is not built in (needs Linux and cgo)")
+			}
+			test(t, c.portable)
+		})
+	}
+}
+
+// newLoop allocates a loop for cfg, the Go loop when portable.
+func newLoop(t *testing.T, portable bool, cfg refresh.Config) *refresh.Loop {
 	t.Helper()
+	cfg.Portable = portable
 	l, err := refresh.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -98,11 +117,15 @@ func publish(l *refresh.Loop, level byte, changed bool) {
 // TestRefreshKeepsSendingTheNewestFrame: without new frames the loop
 // re-sends the last one every period; a new one replaces it.
 func TestRefreshKeepsSendingTheNewestFrame(t *testing.T) {
-	l := newLoop(t, refresh.Config{Period: 10 * time.Millisecond, MinGap: time.Millisecond})
+	loops(t, testRefreshKeepsSendingTheNewestFrame)
+}
+
+func testRefreshKeepsSendingTheNewestFrame(t *testing.T, portable bool) {
+	l := newLoop(t, portable, refresh.Config{Period: 10 * time.Millisecond, MinGap: time.Millisecond})
 	defer l.Free()
 	d := newPipeDevice(t)
 	publish(l, 7, false)
-	done := start(l, d.w.Fd())
+	done := start(l, d.w)
 	for range 5 {
 		if f := d.next(t); f != frameAt(7) {
 			t.Fatalf("got channel 1 = %d, want 7", f[0])
@@ -142,11 +165,15 @@ func TestRefreshKeepsSendingTheNewestFrame(t *testing.T) {
 // one gap coalesce: the loop writes the newest, never an older one after
 // it, and no more frames than the gap allows in the time the test took.
 func TestChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T) {
+	loops(t, testChangedFramesGoOutEarlyButNoFasterThanMinGap)
+}
+
+func testChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T, portable bool) {
 	const gap = 30 * time.Millisecond
-	l := newLoop(t, refresh.Config{Period: time.Hour, MinGap: gap})
+	l := newLoop(t, portable, refresh.Config{Period: time.Hour, MinGap: gap})
 	defer l.Free()
 	d := newPipeDevice(t)
-	done := start(l, d.w.Fd())
+	done := start(l, d.w)
 	t0 := time.Now()
 	for level := range byte(20) {
 		publish(l, level+1, true)
@@ -183,14 +210,16 @@ func TestChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T) {
 // TestStopWritesTheNewestFrame: Stop sends the newest frame once more,
 // even one the schedule would have sent an hour later, and a Run that
 // starts after Stop does only that.
-func TestStopWritesTheNewestFrame(t *testing.T) {
-	l := newLoop(t, refresh.Config{Period: time.Hour, MinGap: time.Millisecond})
+func TestStopWritesTheNewestFrame(t *testing.T) { loops(t, testStopWritesTheNewestFrame) }
+
+func testStopWritesTheNewestFrame(t *testing.T, portable bool) {
+	l := newLoop(t, portable, refresh.Config{Period: time.Hour, MinGap: time.Millisecond})
 	defer l.Free()
 	d := newPipeDevice(t)
 	for level := range byte(10) {
 		publish(l, level+1, false) // only the newest survives
 	}
-	done := start(l, d.w.Fd())
+	done := start(l, d.w)
 	if f := d.next(t); f != frameAt(10) {
 		t.Fatalf("first frame has channel 1 = %d, want the newest, 10", f[0])
 	}
@@ -202,7 +231,7 @@ func TestStopWritesTheNewestFrame(t *testing.T) {
 	if f := d.next(t); f != frameAt(11) {
 		t.Fatalf("final frame has channel 1 = %d, want 11", f[0])
 	}
-	if err := l.Run(d.w.Fd()); err != nil {
+	if err := l.Run(d.w); err != nil {
 		t.Fatalf("Run after Stop: %v", err)
 	}
 	if f := d.next(t); f != frameAt(11) {
@@ -213,13 +242,15 @@ func TestStopWritesTheNewestFrame(t *testing.T) {
 	}
 }
 
-// TestDriversOnPTY runs the real drivers (go.bug.st/serial) on a
-// pseudo-terminal and decodes the bytes on the master. A pty shows no
+// TestDriversOnPTY runs the real drivers on a pseudo-terminal and
+// decodes the bytes on the master. A pty shows no
 // break on the line, but the break and drain ioctls run against a real
 // kernel tty, and the loop measures how long it held the line in break
 // and then in mark: at least what it was asked, and nothing for a driver
 // that makes no break.
-func TestDriversOnPTY(t *testing.T) {
+func TestDriversOnPTY(t *testing.T) { loops(t, testDriversOnPTY) }
+
+func testDriversOnPTY(t *testing.T, portable bool) {
 	cases := []struct {
 		drv    func(path string) dmx.Driver
 		newPTY func() (*testkit.PTY, error)
@@ -240,9 +271,9 @@ func TestDriversOnPTY(t *testing.T) {
 				t.Fatalf("open %s: %v", p.Path, err)
 			}
 			defer dev.Close()
-			l := newLoop(t, refresh.Config{Period: 20 * time.Millisecond, MinGap: drv.MinGap(), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak()})
+			l := newLoop(t, portable, refresh.Config{Period: 20 * time.Millisecond, MinGap: drv.MinGap(), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak()})
 			defer l.Free()
-			done := start(l, dev.Fd())
+			done := start(l, dev)
 			var buf []byte
 			for n := range 3 {
 				var f dmx.Frame
@@ -273,7 +304,9 @@ func TestDriversOnPTY(t *testing.T) {
 // TestRunReportsAPulledDevice: when the device goes away (the pty's master
 // closes, as a USB adapter's tty does when pulled), Run returns a write
 // error with the errno.
-func TestRunReportsAPulledDevice(t *testing.T) {
+func TestRunReportsAPulledDevice(t *testing.T) { loops(t, testRunReportsAPulledDevice) }
+
+func testRunReportsAPulledDevice(t *testing.T, portable bool) {
 	p, err := testkit.NewPTY()
 	if err != nil {
 		t.Fatal(err)
@@ -283,11 +316,11 @@ func TestRunReportsAPulledDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	l := newLoop(t, refresh.Config{Period: 5 * time.Millisecond, MinGap: time.Millisecond})
+	l := newLoop(t, portable, refresh.Config{Period: 5 * time.Millisecond, MinGap: time.Millisecond})
 	defer l.Free()
 	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
 	l.Publish(buf, true)
-	done := start(l, dev.Fd())
+	done := start(l, dev)
 	if _, err := p.WaitFrame(waitTimeout, func(testkit.Frame) bool { return true }); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +335,7 @@ func TestRunReportsAPulledDevice(t *testing.T) {
 // stalledLoop runs a loop, on a pty that nobody reads, whose first frame
 // is first, until a write is blocked mid-frame (Busy grows). The pty and
 // the loop are freed when the test ends; the channel gets Run's result.
-func stalledLoop(t *testing.T, first dmx.Frame) (*testkit.PTY, *refresh.Loop, <-chan error) {
+func stalledLoop(t *testing.T, portable bool, first dmx.Frame) (*testkit.PTY, *refresh.Loop, <-chan error) {
 	t.Helper()
 	p, err := testkit.NewStalledPTY()
 	if err != nil {
@@ -314,13 +347,13 @@ func stalledLoop(t *testing.T, first dmx.Frame) (*testkit.PTY, *refresh.Loop, <-
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dev.Close() })
-	l := newLoop(t, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
+	l := newLoop(t, portable, refresh.Config{Period: time.Millisecond, MinGap: time.Millisecond})
 	l.Publish(dmx.AppendEnttecFrame(nil, &first), true)
 	// Run's result, then closed: the cleanup can wait for Run whether or
 	// not the test has read it.
 	done := make(chan error, 1)
 	go func() {
-		done <- l.Run(dev.Fd())
+		done <- l.Run(dev)
 		close(done)
 	}()
 	t.Cleanup(func() {
@@ -340,8 +373,10 @@ func stalledLoop(t *testing.T, first dmx.Frame) (*testkit.PTY, *refresh.Loop, <-
 
 // TestStopEndsAStalledWrite: a device that takes no data blocks the
 // frame under way (Busy grows), and Stop still ends Run.
-func TestStopEndsAStalledWrite(t *testing.T) {
-	_, l, done := stalledLoop(t, dmx.Frame{})
+func TestStopEndsAStalledWrite(t *testing.T) { loops(t, testStopEndsAStalledWrite) }
+
+func testStopEndsAStalledWrite(t *testing.T, portable bool) {
+	_, l, done := stalledLoop(t, portable, dmx.Frame{})
 	l.Stop()
 	if err := ended(t, done); err != nil {
 		t.Fatalf("Run after Stop: %v", err)
@@ -352,9 +387,11 @@ func TestStopEndsAStalledWrite(t *testing.T) {
 }
 
 // TestNewRefusesABadSchedule covers New's argument check.
-func TestNewRefusesABadSchedule(t *testing.T) {
+func TestNewRefusesABadSchedule(t *testing.T) { loops(t, testNewRefusesABadSchedule) }
+
+func testNewRefusesABadSchedule(t *testing.T, portable bool) {
 	for _, cfg := range []refresh.Config{{}, {Period: -1}, {Period: time.Second, MinGap: -1}, {Period: time.Second, Break: -1}, {Period: time.Second, MarkAfterBreak: -1}} {
-		if l, err := refresh.New(cfg); err == nil {
+		if l, err := refresh.New(refresh.Config{Period: cfg.Period, MinGap: cfg.MinGap, Break: cfg.Break, MarkAfterBreak: cfg.MarkAfterBreak, Portable: portable}); err == nil {
 			l.Free()
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
@@ -363,16 +400,80 @@ func TestNewRefusesABadSchedule(t *testing.T) {
 
 // BenchmarkPublish measures handing one encoded frame to the loop.
 func BenchmarkPublish(b *testing.B) {
-	l, err := refresh.New(refresh.Config{Period: time.Second, MinGap: time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
+	benchLoops(b, func(b *testing.B, portable bool) {
+		l, err := refresh.New(refresh.Config{Period: time.Second, MinGap: time.Millisecond, Portable: portable})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Free()
+		buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Publish(buf, false)
+		}
+	})
+}
+
+// benchLoops runs bench for each loop built in, as loops does for tests.
+func benchLoops(b *testing.B, bench func(b *testing.B, portable bool)) {
+	for _, c := range []struct {
+		name     string
+		portable bool
+	}{{"c", false}, {"go", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			if !c.portable && !refresh.NativeLoop {
+				b.Skip("the C loop is not built in (needs Linux and cgo)")
+			}
+			bench(b, c.portable)
+		})
 	}
-	defer l.Free()
-	buf := dmx.AppendEnttecFrame(nil, &dmx.Frame{})
-	b.ReportAllocs()
-	for b.Loop() {
-		l.Publish(buf, false)
-	}
+}
+
+// BenchmarkInterval runs a loop at 44 Hz on a pipe, one frame interval
+// an iteration (-benchtime 440x is 10 s), and reports how far the
+// intervals between frame starts strayed from the period: the median,
+// the 99th percentile and the largest deviation, in microseconds. The
+// loop runs at the benchmark's priority, without the writer's
+// LockOSThread and real-time priority.
+func BenchmarkInterval(b *testing.B) {
+	benchLoops(b, func(b *testing.B, portable bool) {
+		const period = time.Second / 44
+		l, err := refresh.New(refresh.Config{Period: period, MinGap: time.Millisecond, Portable: portable})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Free()
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		publish(l, 1, false)
+		done := start(l, w)
+		var f dmx.Frame
+		var devs []time.Duration
+		for b.Loop() {
+			if _, err := io.ReadFull(r, f[:]); err != nil {
+				b.Fatal(err)
+			}
+			l.Intervals(func(d time.Duration) { devs = append(devs, (d - period).Abs()) })
+		}
+		l.Stop()
+		_, _ = io.ReadFull(r, f[:]) // the final frame
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if len(devs) == 0 {
+			return
+		}
+		slices.Sort(devs)
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		b.ReportMetric(us(devs[len(devs)/2]), "p50-µs")
+		b.ReportMetric(us(devs[len(devs)*99/100]), "p99-µs")
+		b.ReportMetric(us(devs[len(devs)-1]), "max-µs")
+		b.ReportMetric(0, "ns/op")
+	})
 }
 
 // TestStopMidFrameLeavesWholeMessages: a stop that comes while a frame
@@ -380,9 +481,11 @@ func BenchmarkPublish(b *testing.B) {
 // that frame once the device takes data again, and then writes the
 // newest frame: the device sees whole label 6 messages only, never half
 // of one followed by another.
-func TestStopMidFrameLeavesWholeMessages(t *testing.T) {
+func TestStopMidFrameLeavesWholeMessages(t *testing.T) { loops(t, testStopMidFrameLeavesWholeMessages) }
+
+func testStopMidFrameLeavesWholeMessages(t *testing.T, portable bool) {
 	old, newest := dmx.Frame{0: 1}, dmx.Frame{0: 2}
-	p, l, done := stalledLoop(t, old)
+	p, l, done := stalledLoop(t, portable, old)
 	l.Publish(dmx.AppendEnttecFrame(nil, &newest), true)
 	l.Stop()
 	p.Resume() // the device takes data again, within the final frame's wait

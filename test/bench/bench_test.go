@@ -76,7 +76,7 @@ func checkLatency(t *testing.T, l LatencyScenarioRun) {
 	phases := map[string]LatencyRun{"idle": l.Idle, "idle desks": l.Desks, "load": l.Load}
 	for name, ph := range phases {
 		checkDist(t, "latency "+name+", RT recorder", ph.RT)
-		checkDist(t, "latency "+name+", bench goroutine", ph.Normal)
+		checkDist(t, "latency "+name+", reader at normal priority", ph.Normal)
 		if ph.Interval.N == 0 || ph.MaxGapMs <= 0 {
 			t.Errorf("latency %s: no frame intervals (%+v, gap %v)", name, ph.Interval, ph.MaxGapMs)
 		}

@@ -56,7 +56,7 @@ func drain(c *websocket.Conn, count *atomic.Int64) {
 }
 
 // frameLog records the arrival times of the frames decoded on one pty (by
-// a recorder process or a goroutine of the bench) and answers the latency
+// a recorder process) and answers the latency
 // probe: the first frame that carries the expected level on probeSlot
 // sends its arrival time to hit.
 type frameLog struct {

@@ -12,7 +12,7 @@ import (
 )
 
 // The latency scenario's universes. Universe 1's pty is read by the
-// real-time recorder process, universe 2's by a goroutine of the bench at
+// real-time recorder process, universe 2's by a recorder process at
 // normal priority. Every phase runs once per reader, in the same dmxd: the
 // probe sets its universe, and the load (if any) is aimed at that same
 // universe, since a universe that takes changes sends early frames at the
@@ -31,7 +31,7 @@ const (
 
 // latencyReaders returns the frame readers of universes 1, 2 and 3.
 func latencyReaders() []frameReader {
-	return []frameReader{recorderProcess, benchGoroutine, recorderProcess}
+	return []frameReader{recorderProcess, normalProcess, recorderProcess}
 }
 
 // LatencyRun is one latency phase.

@@ -85,7 +85,7 @@ func method(name string, sz sizes) string {
 	switch name {
 	case "latency":
 		return fmt.Sprintf("latency: a probe desk sets channel %d every %v + 0..%v: WebSocket write → first pty frame carrying the level (a probe unanswered within %v counts as ≥ %v). "+
-			"Each phase runs twice in the same dmxd, probing universe %d (frames read by the SCHED_FIFO recorder process, testkit.Device), then universe %d (read by a goroutine of the bench at normal priority, testkit.PTY). "+
+			"Each phase runs twice in the same dmxd, probing universe %d (frames read by the SCHED_FIFO recorder process, testkit.Device), then universe %d (read by a recorder process at normal priority, testkit.StartNormalDevice). "+
 			"Phases: idle; %d desks connected that read and discard; %d clients × %d commands/s on channels 1..%d of the probed universe, reading every update. "+
 			"Intervals: universe %d, which only refreshes; gaps: universes %d and %d",
 			probeChannel, probePace, probeJitter, probeTimeout, probeTimeout, rtUniverse, benchUniverse,
@@ -280,7 +280,7 @@ func latencyFigures(r *Report) []Figure {
 		for _, rd := range []struct {
 			kind frameReader
 			d    Dist
-		}{{recorderProcess, ph.run.RT}, {benchGoroutine, ph.run.Normal}} {
+		}{{recorderProcess, ph.run.RT}, {normalProcess, ph.run.Normal}} {
 			measure := fmt.Sprintf("latency send→pty, %s (%s)", ph.label, rd.kind)
 			out = append(out, distRow(measure, rd.d, ph.target, check(ph.met(rd.d))))
 		}

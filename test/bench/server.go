@@ -40,15 +40,17 @@ const (
 	// SCHED_FIFO thread (or nice -15 without the privilege), the stand-in
 	// for the interface's hardware; the bench's own load cannot delay it.
 	recorderProcess frameReader = iota
-	// benchGoroutine is testkit.PTY: a goroutine of the bench process at
-	// normal priority, reading through Go's network poller, sharing the
-	// CPUs and the scheduler with the bench's clients.
-	benchGoroutine
+	// normalProcess is testkit.StartNormalDevice: a separate recorder
+	// process at normal priority, as an ordinary program reading the
+	// frames would be. Being its own process, it does not wait behind the
+	// bench's clients in the bench's Go scheduler (a goroutine of the
+	// bench did until 2026-12-03, which measured the bench's load too).
+	normalProcess
 )
 
 func (k frameReader) String() string {
-	if k == benchGoroutine {
-		return "bench goroutine"
+	if k == normalProcess {
+		return "reader at normal priority"
 	}
 	return "RT recorder"
 }
@@ -92,16 +94,11 @@ func startServer(bin string, readers []frameReader, extra ...string) (*server, e
 
 // attach opens a pty read by kind and returns the slave's path.
 func (s *server) attach(kind frameReader) (string, error) {
-	if kind == benchGoroutine {
-		pty, err := testkit.NewPTY()
-		if err != nil {
-			return "", err
-		}
-		s.unplugs = append(s.unplugs, pty.Close)
-		s.logs = append(s.logs, newFrameLog(pty.Frames(), probeChannel))
-		return pty.Path, nil
+	start := testkit.StartDevice
+	if kind == normalProcess {
+		start = testkit.StartNormalDevice
 	}
-	dev, err := testkit.StartDevice("")
+	dev, err := start("")
 	if err != nil {
 		return "", err
 	}

@@ -12,6 +12,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
+	harness.RunProbeIfAsked()    // the flood phase's probe desk
 	os.Exit(m.Run())
 }
 

@@ -21,6 +21,7 @@ import (
 
 func main() {
 	testkit.RunRecorderIfAsked()
+	harness.RunProbeIfAsked()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -44,14 +44,26 @@ type Device struct {
 }
 
 // StartDevice starts a recorder process with a new pty and, when link is
-// not empty, points link at its slave atomically.
-func StartDevice(link string) (*Device, error) {
+// not empty, points link at its slave atomically. The recorder reads at a
+// real-time priority (see recorderRTPriority).
+func StartDevice(link string) (*Device, error) { return startDevice(link, "1") }
+
+// StartNormalDevice is StartDevice with a recorder that keeps the normal
+// priority: a reader that, like most programs, gets no favour from the
+// kernel, but is a process of its own, so that the load a test generates
+// in its own process does not delay it.
+func StartNormalDevice(link string) (*Device, error) { return startDevice(link, recorderNormal) }
+
+// recorderNormal is recorderEnv's value for a recorder at normal priority.
+const recorderNormal = "normal"
+
+func startDevice(link, mode string) (*Device, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("own executable: %w", err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), recorderEnv+"=1", "GOMAXPROCS=2")
+	cmd.Env = append(os.Environ(), recorderEnv+"="+mode, "GOMAXPROCS=2")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // the recorder ends when this closes
 	if err != nil {
@@ -138,16 +150,21 @@ func (d *Device) Unplug() error {
 // RunRecorderIfAsked turns the process into a Device's recorder when it
 // was started as one, and then exits; otherwise it returns at once.
 func RunRecorderIfAsked() {
-	if os.Getenv(recorderEnv) != "1" {
-		return
+	switch os.Getenv(recorderEnv) {
+	case "1":
+		os.Exit(runRecorder(true))
+	case recorderNormal:
+		os.Exit(runRecorder(false))
 	}
-	os.Exit(runRecorder())
 }
 
 // runRecorder opens a pty, prints its slave path, then writes a record per
-// decoded frame to stdout until stdin closes or the master fails.
-func runRecorder() int {
-	raiseProcessPriority()
+// decoded frame to stdout until stdin closes or the master fails. raise
+// gives it a real-time priority.
+func runRecorder(raise bool) int {
+	if raise {
+		raiseProcessPriority()
+	}
 	p, err := openPTY(decodeEnttec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "recorder:", err)
@@ -174,8 +191,8 @@ func runRecorder() int {
 		}
 	}()
 	// The pty is read with blocking reads on a thread of its own (of the
-	// recorder's real-time priority): the frame's time stamp is taken the
-	// moment the kernel hands the bytes over.
+	// recorder's priority): the frame's time stamp is taken the moment the
+	// kernel hands the bytes over.
 	runtime.LockOSThread()
 	fd := int(p.master.Fd())
 	defer runtime.KeepAlive(p.master) // its finalizer would close fd

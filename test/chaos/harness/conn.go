@@ -249,7 +249,18 @@ func (s *session) request(cmd string) (serverMsg, error) {
 	if err := s.send(full); err != nil {
 		return serverMsg{}, fmt.Errorf("send: %w", err)
 	}
-	t := time.NewTimer(ackTimeout)
+	m, err := s.answer(id, ackTimeout)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", full, err)
+	}
+	return m, nil
+}
+
+// answer waits up to bound for the ack of id (returned as a message of
+// type "ack") or an error message naming it.
+func (s *session) answer(id int64, bound time.Duration) (serverMsg, error) {
+	want := strconv.FormatInt(id, 10)
+	t := time.NewTimer(bound)
 	defer t.Stop()
 	for {
 		select {
@@ -258,37 +269,13 @@ func (s *session) request(cmd string) (serverMsg, error) {
 				return serverMsg{Type: "ack"}, nil
 			}
 		case e := <-s.errs:
-			if string(e.ID) == strconv.FormatInt(id, 10) {
+			if string(e.ID) == want {
 				return e, nil
 			}
 		case <-s.done:
 			return serverMsg{}, fmt.Errorf("connection ended: %w", s.endErr)
 		case <-t.C:
-			return serverMsg{}, fmt.Errorf("no ack for %s within %v", full, ackTimeout)
-		}
-	}
-}
-
-// awaitAnswer waits up to bound for the ack of id or an error naming it;
-// false when neither came (the connection ended, or the bound passed).
-func (s *session) awaitAnswer(id int64, bound time.Duration) bool {
-	want := strconv.FormatInt(id, 10)
-	t := time.NewTimer(bound)
-	defer t.Stop()
-	for {
-		select {
-		case got := <-s.acks:
-			if got == id {
-				return true
-			}
-		case e := <-s.errs:
-			if string(e.ID) == want {
-				return true
-			}
-		case <-s.done:
-			return false
-		case <-t.C:
-			return false
+			return serverMsg{}, fmt.Errorf("no answer within %v", bound)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -204,7 +205,21 @@ func (h *harness) floodPhase(ctx context.Context, start, end time.Time) {
 		fs.HeapBound = fs.HeapBase + int64(cfg.FloodDesks)*floodHeapPerDesk + floodHeapFixed
 	}
 	// The probe connects first, so that it is ready when the flood starts.
-	probe := h.connect(ctx, rand.New(rand.NewPCG(cfg.Seed, floodStream|uint64(cfg.FloodDesks))), dialOpts{}, nil)
+	spec := probeSpec{
+		URL: h.wsURL, Universe: floodUniverse, Channel: probeChannel,
+		Delay: probeDelay, Every: probeEvery, AckWait: ackTimeout,
+	}
+	if f, ok := h.logs[floodUniverse].latest(); ok {
+		spec.Prev = f.Values[probeChannel-1]
+	}
+	probe, ready, err := h.startProbe(spec)
+	if err != nil {
+		h.st.violate("flood probe: %v", err)
+		return
+	}
+	if ready.Err != "" && !h.inFault() {
+		h.st.violate("flood probe: %s", ready.Err)
+	}
 	// On a starved machine the samples and the connection may take longer
 	// than planned: the flood still lasts its length, later (the restart
 	// waits for it).
@@ -235,9 +250,8 @@ func (h *harness) floodPhase(ctx context.Context, start, end time.Time) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rng := rand.New(rand.NewPCG(cfg.Seed, floodStream|uint64(cfg.FloodDesks)+1))
 		h.st.active("probe", 1)
-		h.probeDesk(fctx, rng, probe, &pr)
+		h.probeDesk(fctx, probe, &pr)
 		h.st.active("probe", -1)
 	}()
 	<-fctx.Done()
@@ -412,75 +426,69 @@ func (h *harness) floodWriteFailed(s *session, err error) {
 	h.sessionEnd("flood desk", s.endErr)
 }
 
-// probeDesk sets probeChannel of floodUniverse to a new level every
-// probeEvery until ctx ends, and times each change: its ack must come
+// probeDesk reads the probe process's reports until it ends (when ctx
+// ends, its stdin is closed) and times each change: its ack must come
 // within ProbeAckBound and the first pty frame that carries it within
-// ProbeBound of sending it. Only the probe writes that channel, and each
-// level differs from the one before, so that frame is the change's. s is
-// its connection, nil when it has none yet (it reconnects as needed).
-func (h *harness) probeDesk(ctx context.Context, rng *rand.Rand, s *session, r *probeResults) {
-	sleepCtx(ctx, probeDelay)
-	var prev uint8 // the level before this probe's: never a probe's next one
-	if f, ok := h.logs[floodUniverse].latest(); ok {
-		prev = f.Values[probeChannel-1]
-	}
-	defer func() {
-		if s != nil {
-			s.closeClean()
-		}
-	}()
-	t := time.NewTicker(probeEvery)
-	defer t.Stop()
-	for {
+// ProbeBound of sending it. Only the probe writes probeChannel of
+// floodUniverse, and each level differs from the one before, so that
+// frame is the change's.
+func (h *harness) probeDesk(ctx context.Context, p *probeProc, r *probeResults) {
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			_ = p.stdin.Close() // ends the probe
+		case <-stopped:
 		}
-		if s == nil {
-			if s = h.connect(ctx, rng, dialOpts{}, nil); s == nil {
-				continue
-			}
-			h.st.add("session.probe")
-		}
-		v := prev%255 + 1 // 1..255: a blacked-out frame never carries it
-		prev = v
-		cmd := fmt.Sprintf(`{"dmx":{"%d":%d},"universe":%d}`, probeChannel, v, floodUniverse)
-		sent := time.Now()
-		m, err := s.request(cmd)
-		ack := time.Since(sent)
+	}()
+	defer p.wait()
+	for {
+		rep, err := p.next()
 		if err != nil {
-			if !h.excused(s) {
-				h.st.violate("flood probe %s: %v", cmd, err)
+			if !errors.Is(err, io.EOF) {
+				h.st.violate("flood probe: %v", err)
 			}
-			select {
-			case <-s.done:
-			default:
-				s.drop()
-			}
-			s = nil
-			continue
+			return
 		}
-		if m.Type != "ack" {
-			h.st.violate("flood probe %s refused: %s", cmd, m.Code)
-			continue
+		h.checkProbe(rep, r)
+	}
+}
+
+// checkProbe checks one of the probe process's reports.
+func (h *harness) checkProbe(rep probeReport, r *probeResults) {
+	h.st.sent.Add(1)
+	cmd := fmt.Sprintf(`{"dmx":{"%d":%d}}`, probeChannel, rep.Level)
+	switch {
+	case rep.Err != "":
+		if rep.Kind == "dial" {
+			h.st.add("session.probe_dial_fail")
 		}
-		r.ackMax = max(r.ackMax, ack)
-		if ack > h.cfg.ProbeAckBound {
-			h.st.violate("flood probe %s: ack after %v, want within %v", cmd, ack.Round(time.Millisecond), h.cfg.ProbeAckBound)
+		if !h.inFault() && !(rep.Kind == "1001" && h.restarted.Load()) {
+			h.st.violate("flood probe: %s", rep.Err)
 		}
-		f, dark, err := h.logs[floodUniverse].carrying(sent, probeChannel, v, probeFrameWait)
-		switch {
-		case err != nil:
-			h.st.violate("flood probe %s: %v", cmd, err)
-		case dark:
-			r.dark++
-		default:
-			lat := f.At.Sub(sent)
-			r.latencies = append(r.latencies, lat)
-			if lat > h.cfg.ProbeBound {
-				h.st.violate("flood probe %s: on the pty %v after it was sent, want within %v", cmd, lat.Round(100*time.Microsecond), h.cfg.ProbeBound)
-			}
+		return
+	case rep.Code != "":
+		h.st.violate("flood probe %s refused: %s", cmd, rep.Code)
+		return
+	}
+	ack := time.Duration(rep.Ack)
+	r.ackMax = max(r.ackMax, ack)
+	if ack > h.cfg.ProbeAckBound {
+		h.st.violate("flood probe %s: ack after %v, want within %v", cmd, ack.Round(time.Millisecond), h.cfg.ProbeAckBound)
+	}
+	sent := time.Unix(0, rep.Sent)
+	f, dark, err := h.logs[floodUniverse].carrying(sent, probeChannel, rep.Level, probeFrameWait)
+	switch {
+	case err != nil:
+		h.st.violate("flood probe %s: %v", cmd, err)
+	case dark:
+		r.dark++
+	default:
+		lat := f.At.Sub(sent)
+		r.latencies = append(r.latencies, lat)
+		if lat > h.cfg.ProbeBound {
+			h.st.violate("flood probe %s: on the pty %v after it was sent, want within %v", cmd, lat.Round(100*time.Microsecond), h.cfg.ProbeBound)
 		}
 	}
 }
