@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/dmxd/dmxd/actors"
 )
 
@@ -128,7 +126,7 @@ func (c *conn) poolTurn(seq uint64) {
 	c.mu.Unlock()
 
 	rc, _ := c.ws.NetConn().(*readConn)
-	if rc == nil || rc.raw == nil {
+	if rc == nil || rc.raw == nil || !rawIO {
 		// Not a socket the pool can write without waiting: the
 		// connection's own writer writes them.
 		c.requeue(msgs)
@@ -147,13 +145,9 @@ func (c *conn) poolTurn(seq uint64) {
 	// at once: the pool never waits, so it needs none.
 	_ = rc.SetWriteDeadline(time.Time{})
 	err := rc.raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Write(int(fd), wb.frames)
+		n, werr = writeNow(fd, wb.frames)
 		return true // never wait: a full socket goes to a writer of its own
 	})
-	if err == nil && werr == unix.EAGAIN {
-		n, werr = 0, nil
-	}
-	n = max(n, 0)
 	if err != nil || werr != nil {
 		c.srv.bufs.put(wb)
 		updatesDone(msgs)
