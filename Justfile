@@ -54,6 +54,8 @@ fuzz:
     go test -run='^$' -fuzz='^FuzzFastDecoderAgrees$' -fuzztime=${FUZZTIME:-100000x} ./transport
     go test -run='^$' -fuzz='^FuzzParseOutput$' -fuzztime=${FUZZTIME:-100000x} ./dmx
     go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-100000x} ./cmd/dmxd
+    go test -run='^$' -fuzz='^FuzzDecodeSACN$' -fuzztime=${FUZZTIME:-100000x} ./dmx/sacn
+    go test -run='^$' -fuzz='^FuzzDecodeArtNet$' -fuzztime=${FUZZTIME:-100000x} ./dmx/artnet
 
 # gofmt check and go vet.
 lint:

@@ -65,7 +65,7 @@ func newBubbleUniverse(t *testing.T, rate int, mode dmx.Merge) *bubbleUniverse {
 			b.frames <- stampedFrame{at: time.Now(), frame: f.frame}
 		}
 	}))
-	u := newUniverseActor(1, time.Second/time.Duration(rate), mode, b.out, newFramePool())
+	u := newUniverseActor(1, time.Second/time.Duration(rate), mode, []outLink{{pid: b.out, frames: newFramePool()}})
 	b.pid = b.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return u }))
 	b.sys.Root.Send(b.pid, &attach{conn: b.conn})
 	if _, ok := b.next(t).msg.(*State); !ok {

@@ -35,8 +35,13 @@ type Config struct {
 	Rate int
 	// Merge is the merge mode of every universe.
 	Merge dmx.Merge
-	// Outputs patches universes to drivers; unpatched universes get dmx.Null.
+	// Outputs patches universes to one driver each, and Patch adds
+	// outputs in order (several may drive one universe: each gets every
+	// frame, with its own refresh loop, health and metrics). A universe
+	// patched in neither gets dmx.Null. A universe's outputs are those of
+	// Outputs, then those of Patch.
 	Outputs map[int]dmx.Driver
+	Patch   []dmx.Output
 	// Restore holds saved states loaded into the universes at start.
 	Restore []dmx.UniverseState
 	// StatePath, when set, is the state file the engine saves levels to
@@ -55,6 +60,9 @@ type Config struct {
 	// Metrics receives frame and output metrics; nil counts into a
 	// registry nobody serves.
 	Metrics *metrics.Metrics
+	// Inputs are the network inputs (sACN, Art-Net) whose sources merge
+	// into the universes; the engine owns their sockets from Start.
+	Inputs []Input
 }
 
 // Engine is the running actor system of dmxd: universes, outputs and the
@@ -66,9 +74,18 @@ type Engine struct {
 	saver     *saver
 	lobby     *actor.PID
 	universes []*actor.PID
-	outputs   []*actor.PID
-	writers   []*writer
-	closing   atomic.Bool // CloseConnections began: no new connections
+	outputs   []engineOutput // in universe order, then patch order
+	closing   atomic.Bool    // CloseConnections began: no new connections
+	inboxes   []*netInbox    // universe u's network inbox at u-1; nil without inputs
+	inMets    *metrics.Input
+	readers   []*inputReader
+}
+
+// engineOutput is one output the engine runs.
+type engineOutput struct {
+	universe int
+	pid      *actor.PID
+	w        *writer
 }
 
 // Start validates cfg and spawns the universes and their outputs.
@@ -79,9 +96,21 @@ func Start(cfg Config) (*Engine, error) {
 	if cfg.Rate < 1 || cfg.Rate > MaxRate {
 		return nil, fmt.Errorf("rate %d is outside 1..%d", cfg.Rate, MaxRate)
 	}
-	for u := range cfg.Outputs {
+	patch := map[int][]dmx.Driver{}
+	for u, d := range cfg.Outputs {
+		patch[u] = append(patch[u], d)
+	}
+	for _, o := range cfg.Patch {
+		patch[o.Universe] = append(patch[o.Universe], o.Driver)
+	}
+	for u, ds := range patch {
 		if u < 1 || u > cfg.Universes {
 			return nil, fmt.Errorf("output for universe %d: universes are 1..%d", u, cfg.Universes)
+		}
+		for _, d := range ds {
+			if d == nil {
+				return nil, fmt.Errorf("output for universe %d: no driver", u)
+			}
 		}
 	}
 	if cfg.Metrics == nil {
@@ -103,68 +132,35 @@ func Start(cfg Config) (*Engine, error) {
 		e.saver = newSaver(cfg.StatePath, cfg.SaveInterval, e.Snapshots, cfg.Log)
 		e.saver.saves = cfg.Metrics.StateSaves
 	}
+	for _, in := range cfg.Inputs {
+		for _, u := range in.Spec.Universes {
+			if u < 1 || u > cfg.Universes {
+				return nil, fmt.Errorf("input %s for universe %d: universes are 1..%d", in.Spec.Proto, u, cfg.Universes)
+			}
+		}
+		if in.Conn == nil {
+			return nil, fmt.Errorf("input %s: no socket", in.Spec.Proto)
+		}
+	}
+	if len(cfg.Inputs) > 0 {
+		e.inMets = metrics.NewInput(cfg.Metrics)
+		e.inboxes = make([]*netInbox, cfg.Universes)
+		for i := range e.inboxes {
+			e.inboxes[i] = &netInbox{}
+		}
+	}
 	period := time.Second / time.Duration(cfg.Rate)
 	budget := newUpdateBudget(cmp.Or(cfg.UpdateBudget, DefaultUpdateBudget))
 	for u := 1; u <= cfg.Universes; u++ {
-		drv := cfg.Outputs[u]
-		if drv == nil {
-			drv = dmx.Null{}
+		drvs := patch[u]
+		if len(drvs) == 0 {
+			drvs = []dmx.Driver{dmx.Null{}}
 		}
-		log := cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
-		pool := newFramePool()
-		w, err := newWriter(drv, period, log)
-		if err != nil {
-			return nil, fmt.Errorf("output %d: %w", u, err)
+		if _, err := e.startUniverse(u, drvs, period, budget, keep); err != nil {
+			return nil, err
 		}
-		om := cfg.Metrics.Output(u, drv.Name())
-		// The universe is spawned first and knows its output by name: a
-		// frame sent before the output exists is dropped, while every state
-		// the output reports reaches a universe that already runs.
-		uname, oname := fmt.Sprintf("universe-%d", u), fmt.Sprintf("output-%d", u)
-		out := e.sys.NewLocalPID(oname)
-		uu := newUniverseActor(u, period, cfg.Merge, out, pool)
-		uu.budget = budget
-		if e.saver != nil {
-			uu.onChange = e.saver.markDirty
-		}
-		for _, s := range cfg.Restore {
-			if s.Universe == u {
-				uu.mixer.Load(&s.Values)
-				uu.mixer.TakeChanged()
-				uu.blackout = s.Blackout
-			}
-		}
-		// The first frame goes to the refresh loop now, before any actor
-		// runs (the output actor is the loop's producer from then on): the
-		// device gets the restored levels as soon as it opens, however many
-		// desks are queueing at the universe by then.
-		first := *uu.mixer.Levels()
-		if uu.blackout {
-			first = dmx.Frame{}
-		}
-		w.loop.Publish(drv.AppendFrame(nil, &first), true)
-		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
-		if err != nil {
-			return nil, fmt.Errorf("spawn universe %d: %w", u, err)
-		}
-		// The output actor's work is short and never blocks (encode, hand
-		// to the refresh loop, health), so it runs in the goroutine of
-		// whoever sends to it: a frame goes from the universe to the
-		// refresh loop without waiting for another goroutine to be
-		// scheduled.
-		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-			return &outputActor{universe: u, drv: drv, w: w, pool: pool, metrics: om, owner: pid, log: log}
-		}, keep, actor.WithDispatcher(actor.NewSynchronizedDispatcher(outputThroughput))), oname)
-		if err != nil {
-			return nil, fmt.Errorf("spawn output %d: %w", u, err)
-		}
-		if !opid.Equal(out) {
-			return nil, fmt.Errorf("spawn output %d: got pid %s, want %s", u, opid, out)
-		}
-		e.universes = append(e.universes, pid)
-		e.outputs = append(e.outputs, out)
-		e.writers = append(e.writers, w)
 	}
+	e.startInputs()
 	connGuardian := actor.WithGuardian(stopOnFailure())
 	// A connection actor's work is a few non-blocking hand-offs, so its
 	// mailbox runs in the goroutine of whoever sends to it (the read pump,
@@ -184,6 +180,85 @@ func Start(cfg Config) (*Engine, error) {
 		return &lobbyActor{newConn: newConn, conns: map[string]*actor.PID{}}
 	}))
 	return e, nil
+}
+
+// startUniverse spawns universe u and its outputs through drvs.
+func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, budget *updateBudget, keep actor.PropsOption) (*universeActor, error) {
+	cfg := e.cfg
+	// The universe is spawned first and knows its outputs by name: a
+	// frame sent before an output exists is dropped, while every state an
+	// output reports reaches a universe that already runs.
+	uname := fmt.Sprintf("universe-%d", u)
+	links := make([]outLink, len(drvs))
+	writers := make([]*writer, len(drvs))
+	logs := make([]zerolog.Logger, len(drvs))
+	for i, drv := range drvs {
+		logs[i] = cfg.Log.With().Int("universe", u).Str("output", drv.Name()).Str("target", drv.Target()).Logger()
+		w, err := newWriter(drv, period, logs[i])
+		if err != nil {
+			return nil, fmt.Errorf("output %d (%s): %w", u, drv.Name(), err)
+		}
+		writers[i] = w
+		oname := fmt.Sprintf("output-%d", u)
+		if i > 0 {
+			oname = fmt.Sprintf("output-%d.%d", u, i+1)
+		}
+		links[i] = outLink{pid: e.sys.NewLocalPID(oname), frames: newFramePool()}
+	}
+	uu := newUniverseActor(u, period, cfg.Merge, links)
+	uu.budget = budget
+	if e.inboxes != nil {
+		uu.net = e.newNetSources(u)
+	}
+	if e.saver != nil {
+		uu.onChange = e.saver.markDirty
+	}
+	for _, s := range cfg.Restore {
+		if s.Universe == u {
+			uu.mixer.Load(&s.Values)
+			uu.mixer.TakeChanged()
+			uu.blackout = s.Blackout
+		}
+	}
+	// The first frame goes to each refresh loop now, before any actor
+	// runs (the output actor is the loop's producer from then on): the
+	// device gets the restored levels as soon as it opens, however many
+	// desks are queueing at the universe by then.
+	first := *uu.mixer.Levels()
+	if uu.blackout {
+		first = dmx.Frame{}
+	}
+	for i, drv := range drvs {
+		writers[i].loop.Publish(drv.AppendFrame(nil, &first), true)
+	}
+	pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
+	if err != nil {
+		return nil, fmt.Errorf("spawn universe %d: %w", u, err)
+	}
+	e.universes = append(e.universes, pid)
+	for i, drv := range drvs {
+		var stats *dmx.NetStats
+		if n, ok := drv.(interface{ Stats() *dmx.NetStats }); ok {
+			stats = n.Stats()
+		}
+		om := cfg.Metrics.Output(metrics.OutputSpec{Universe: u, Driver: drv.Name(), Target: drv.Target(), First: i == 0, Network: stats != nil})
+		oa := &outputActor{universe: u, slot: i, drv: drv, net: stats, w: writers[i], pool: links[i].frames, metrics: om, owner: pid, log: logs[i]}
+		// The output actor's work is short and never blocks (encode, hand
+		// to the refresh loop, health), so it runs in the goroutine of
+		// whoever sends to it: a frame goes from the universe to the
+		// refresh loop without waiting for another goroutine to be
+		// scheduled.
+		opid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return oa },
+			keep, actor.WithDispatcher(actor.NewSynchronizedDispatcher(outputThroughput))), links[i].pid.Id)
+		if err != nil {
+			return nil, fmt.Errorf("spawn output %d (%s): %w", u, drv.Name(), err)
+		}
+		if !opid.Equal(links[i].pid) {
+			return nil, fmt.Errorf("spawn output %d: got pid %s, want %s", u, opid, links[i].pid)
+		}
+		e.outputs = append(e.outputs, engineOutput{universe: u, pid: opid, w: writers[i]})
+	}
+	return uu, nil
 }
 
 // Universes returns how many universes the engine runs.
@@ -249,11 +324,12 @@ func (e *Engine) Apply(cmd *Command) ([]any, error) {
 	return a.replies, nil
 }
 
-// Health returns the state of every output, in universe order.
+// Health returns the state of every output, in universe order and, within
+// a universe, in patch order.
 func (e *Engine) Health() ([]OutputHealth, error) {
 	hs := make([]OutputHealth, 0, len(e.outputs))
 	for _, o := range e.outputs {
-		res, err := e.sys.Root.RequestFuture(o, &healthQuery{}, requestTimeout).Result()
+		res, err := e.sys.Root.RequestFuture(o.pid, &healthQuery{}, requestTimeout).Result()
 		if err != nil {
 			return nil, fmt.Errorf("output health: %w", err)
 		}
@@ -307,6 +383,7 @@ const closeMargin = 250 * time.Millisecond
 // CloseConnections first.
 func (e *Engine) Stop() error {
 	var errs []error
+	e.stopInputs()
 	for _, u := range e.universes {
 		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {
 			errs = append(errs, fmt.Errorf("final frame: %w", err))
@@ -322,16 +399,31 @@ func (e *Engine) Stop() error {
 			errs = append(errs, fmt.Errorf("stop universe: %w", err))
 		}
 	}
-	for i, o := range e.outputs {
-		if err := e.sys.Root.PoisonFuture(o).Wait(); err != nil {
+	// Every output is stopped before any is waited for: one whose device
+	// blocks its final frame delays the others' by nothing.
+	for _, o := range e.outputs {
+		if err := e.sys.Root.PoisonFuture(o.pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop output: %w", err))
 		}
+	}
+	grace := time.NewTimer(writerStopGrace)
+	defer grace.Stop()
+	expired := false
+	for _, o := range e.outputs {
+		if !expired {
+			select {
+			case <-o.w.done:
+				continue
+			case <-grace.C:
+				expired = true
+			}
+		}
 		select {
-		case <-e.writers[i].done:
-		case <-time.After(writerStopGrace):
+		case <-o.w.done:
+		default:
 			// The device does not take the final frame; the writer stays
 			// blocked in its write and ends with the process.
-			e.cfg.Log.Warn().Int("universe", i+1).Msg("output writer did not stop: device blocked")
+			e.cfg.Log.Warn().Int("universe", o.universe).Str("output", o.w.drv.Name()).Msg("output writer did not stop: device blocked")
 		}
 	}
 	e.sys.Shutdown()

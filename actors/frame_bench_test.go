@@ -49,9 +49,9 @@ func newFramePath(tb testing.TB) *framePath {
 		close(w.stop)
 		<-w.done
 	})
-	o := &outputActor{universe: 1, drv: drv, w: w, pool: pool, metrics: metrics.New().Output(1, drv.Name())}
+	o := &outputActor{universe: 1, drv: drv, w: w, pool: pool, metrics: metrics.New().Output(metrics.OutputSpec{Universe: 1, Driver: drv.Name(), First: true})}
 	o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
-	u := newUniverseActor(1, time.Second/44, dmx.LTP, nil, pool)
+	u := newUniverseActor(1, time.Second/44, dmx.LTP, []outLink{{frames: pool}})
 	u.mixer.Set(dmx.BaseSource, []dmx.Change{{Channel: 1, Level: 255}})
 	u.mixer.TakeChanged()
 	return &framePath{u: u, o: o, ctx: &frameCtx{o: o}}
@@ -110,7 +110,7 @@ func BenchmarkFramePathThroughActors(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = e.Stop() }()
-	loop := e.writers[0].loop
+	loop := e.outputs[0].w.loop
 	t := &frameRequest{}
 	b.ReportAllocs()
 	for b.Loop() {

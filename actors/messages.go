@@ -202,8 +202,10 @@ type Blackout struct {
 type OutputStatus struct {
 	Universe int
 	Driver   string
+	Target   string // the output's device or destinations ("" for null)
 	Up       bool
 	Error    string
+	slot     int // which of the universe's outputs (in patch order)
 }
 
 // Ack confirms that the command with ID was applied.

@@ -92,9 +92,14 @@ func (*watch) IgnoreDeadLetterLogging() {}
 type OutputHealth struct {
 	Universe int    `json:"universe"`
 	Output   string `json:"output"`
+	Target   string `json:"target,omitempty"`
 	State    string `json:"state"`
 	Frames   uint64 `json:"frames"`
-	Error    string `json:"error,omitempty"`
+	// Packets and SendErrors count a network output's datagrams (one per
+	// destination per frame); absent for other outputs.
+	Packets    *uint64 `json:"packets,omitempty"`
+	SendErrors *uint64 `json:"send_errors,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // writer is the only goroutine that opens, writes to and closes one
@@ -103,8 +108,9 @@ type OutputHealth struct {
 // writes the newest frame every period and a changed frame as soon as the
 // driver's minimum gap allows, in C where it is built in, without waiting
 // for the Go scheduler. So the light gets its frames on time even when
-// thousands of connection goroutines keep both cores busy. The null
-// output writes nowhere: it runs the Go loop on an ordinary goroutine.
+// thousands of connection goroutines keep both cores busy. The null and
+// network outputs (drivers with a Portable method that says so) need no
+// such thread: they run the Go loop on an ordinary goroutine.
 // When the device fails, the writer closes it, reports it down and
 // reopens it with backoff; the loop keeps the newest frame meanwhile, so
 // the first frame after a reopen carries the newest levels.
@@ -119,17 +125,18 @@ type writer struct {
 }
 
 func newWriter(drv dmx.Driver, period time.Duration, log zerolog.Logger) (*writer, error) {
-	_, null := drv.(dmx.Null)
+	p, ok := drv.(interface{ Portable() bool })
+	portable := ok && p.Portable()
 	loop, err := refresh.New(refresh.Config{
 		Period: period, MinGap: min(drv.MinGap(), period), Break: drv.Break(), MarkAfterBreak: drv.MarkAfterBreak(),
-		Portable: null,
+		Portable: portable,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &writer{
 		drv:  drv,
-		rt:   !null,
+		rt:   !portable,
 		loop: loop,
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -209,11 +216,14 @@ func nextBackoff(d time.Duration) time.Duration {
 	return d
 }
 
-// outputActor owns one universe's output: its writer, its state and the
-// watchdog on stalled writes.
+// outputActor owns one output of a universe: its writer, its state and
+// the watchdog on stalled writes.
 type outputActor struct {
 	universe int
+	slot     int // which of the universe's outputs, in patch order
 	drv      dmx.Driver
+	net      *dmx.NetStats // a network output's datagram counters, else nil
+	netDone  [2]uint64     // the datagrams (sent, errors) already in metrics
 	w        *writer
 	pool     *framePool     // where frames go back to their universe
 	encoded  []byte         // the frame encoded for the device
@@ -267,7 +277,11 @@ func (o *outputActor) Receive(ctx actor.Context) {
 		if !o.stopping {
 			o.count()
 		}
-		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), State: "up", Frames: o.counted.Frames}
+		h := &OutputHealth{Universe: o.universe, Output: o.drv.Name(), Target: o.drv.Target(), State: "up", Frames: o.counted.Frames}
+		if o.net != nil {
+			sent, errs := o.netDone[0], o.netDone[1]
+			h.Packets, h.SendErrors = &sent, &errs
+		}
 		if !o.isUp() {
 			h.State = "down"
 			h.Error = o.errText()
@@ -310,6 +324,12 @@ func (o *outputActor) count() {
 	o.metrics.Refreshes.Add(float64(s.Refreshes - o.counted.Refreshes))
 	o.counted = s
 	o.w.loop.Intervals(o.observe)
+	if o.net != nil {
+		sent, errs := o.net.Sent.Load(), o.net.Errors.Load()
+		o.metrics.Packets.Add(float64(sent - o.netDone[0]))
+		o.metrics.SendErrors.Add(float64(errs - o.netDone[1]))
+		o.netDone = [2]uint64{sent, errs}
+	}
 }
 
 func (o *outputActor) isUp() bool { return o.up && !o.stalled }
@@ -342,7 +362,7 @@ func (o *outputActor) publish(ctx actor.Context) {
 	if first && up {
 		return // clients assume an output is up
 	}
-	msg := &OutputStatus{Universe: o.universe, Driver: o.drv.Name(), Up: up}
+	msg := &OutputStatus{Universe: o.universe, Driver: o.drv.Name(), Target: o.drv.Target(), Up: up, slot: o.slot}
 	if !up {
 		msg.Error = o.errText()
 	}

@@ -77,41 +77,49 @@ type universeActor struct {
 	period    time.Duration
 	mixer     *dmx.Mixer
 	blackout  bool
-	output    *actor.PID
-	frames    *framePool
+	outputs   []outLink // every output of the universe, each sent every frame
 	subs      map[string]subscriber
 	nextSrc   dmx.Source
-	outStatus *OutputStatus // the output's last reported state
-	updates   *rate.Limiter // paces updates to one per period
-	fanout    *Update       // the last update sent, whose deliveries are counted
-	fanoutAt  time.Time     // when the last update was sent
-	budget    *updateBudget // update messages of all universes; nil: none
-	dirty     bool          // levels or blackout changed since the last frame
-	batching  bool          // an endBatch is queued
+	outStatus []*OutputStatus // each output's last reported state (by slot), nil before one
+	updates   *rate.Limiter   // paces updates to one per period
+	fanout    *Update         // the last update sent, whose deliveries are counted
+	fanoutAt  time.Time       // when the last update was sent
+	budget    *updateBudget   // update messages of all universes; nil: none
+	dirty     bool            // levels or blackout changed since the last frame
+	batching  bool            // an endBatch is queued
 	replies   map[string]*applied
 	order     []*actor.PID // the connections of the batch, in arrival order
 	timer     *time.Timer  // sends the tick; made once in Started, reset for each tick
 	armed     bool         // a tick is due
 	nextTick  time.Time    // when the armed tick is due
 	onChange  func()       // called when levels or blackout change (persistence)
+	net       *netSources  // network input sources; nil without inputs
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
 // so that the jitter of ticks never delays one by a whole period.
 const updateBurst = 2
 
+// outLink is one output of a universe: its actor and the pool its frame
+// buffers circulate through. Each output has its own pool, so a slow one
+// never takes another's buffers.
+type outLink struct {
+	pid    *actor.PID
+	frames *framePool
+}
+
 // newUniverseActor returns the actor of universe number, dark, stepping
-// fades every period and sending frames to output.
-func newUniverseActor(number int, period time.Duration, mode dmx.Merge, output *actor.PID, frames *framePool) *universeActor {
+// fades every period and sending frames to every one of outputs.
+func newUniverseActor(number int, period time.Duration, mode dmx.Merge, outputs []outLink) *universeActor {
 	return &universeActor{
-		number:  number,
-		period:  period,
-		mixer:   dmx.NewMixer(mode),
-		output:  output,
-		frames:  frames,
-		subs:    map[string]subscriber{},
-		replies: map[string]*applied{},
-		updates: rate.NewLimiter(rate.Every(period), updateBurst),
+		number:    number,
+		period:    period,
+		mixer:     dmx.NewMixer(mode),
+		outputs:   outputs,
+		outStatus: make([]*OutputStatus, len(outputs)),
+		subs:      map[string]subscriber{},
+		replies:   map[string]*applied{},
+		updates:   rate.NewLimiter(rate.Every(period), updateBurst),
 	}
 }
 
@@ -121,6 +129,9 @@ var (
 )
 
 func (u *universeActor) Receive(ctx actor.Context) {
+	if u.receiveNet(ctx, ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -139,8 +150,10 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
 		ctx.Watch(m.conn)
 		ctx.Send(m.conn, u.state())
-		if u.outStatus != nil && !u.outStatus.Up {
-			ctx.Send(m.conn, u.outStatus)
+		for _, st := range u.outStatus {
+			if st != nil && !st.Up {
+				ctx.Send(m.conn, st)
+			}
 		}
 	case *actor.Terminated:
 		if s, ok := u.subs[m.Who.Id]; ok {
@@ -151,7 +164,9 @@ func (u *universeActor) Receive(ctx actor.Context) {
 			}
 		}
 	case *OutputStatus:
-		u.outStatus = m
+		if m.slot >= 0 && m.slot < len(u.outStatus) {
+			u.outStatus[m.slot] = m
+		}
 		u.broadcast(ctx, m)
 	case *syncReq:
 		// Everything received before the barrier is answered before it.
@@ -279,21 +294,25 @@ func (u *universeActor) armTick() {
 	u.timer.Reset(next.Sub(now))
 }
 
-// publish hands the levels to the output when they changed since the last
-// frame. The output's refresh loop sends it as soon as the driver's
+// publish hands the levels to every output when they changed since the
+// last frame. Each output's refresh loop sends it as soon as its driver's
 // minimum gap allows, and refreshes it every period until a newer one.
+// Sending never waits for an output, so one that fails delays no other.
 func (u *universeActor) publish(ctx actor.Context) {
 	if !u.dirty {
 		return
 	}
 	u.dirty = false
-	f := u.frames.get()
-	if u.blackout {
-		f.frame = dmx.Frame{}
-	} else {
-		f.frame = *u.mixer.Levels()
+	levels := u.mixer.Levels()
+	for _, o := range u.outputs {
+		f := o.frames.get()
+		if u.blackout {
+			f.frame = dmx.Frame{}
+		} else {
+			f.frame = *levels
+		}
+		ctx.Send(o.pid, f)
 	}
-	ctx.Send(u.output, f)
 }
 
 // sendUpdate sends every desk the channels changed since the last update,

@@ -413,7 +413,7 @@ func TestUniverseForgetsDeadConnections(t *testing.T) {
 				return slog.New(slog.DiscardHandler)
 			}))
 			defer sys.Shutdown()
-			u := newUniverseActor(1, time.Second, mode, sys.NewLocalPID("nowhere"), newFramePool())
+			u := newUniverseActor(1, time.Second, mode, []outLink{{pid: sys.NewLocalPID("nowhere"), frames: newFramePool()}})
 			upid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return u }))
 			var conns []*actor.PID
 			for i := range 5 {

@@ -61,9 +61,18 @@ type Output struct {
 }
 
 // ParseOutput parses an output patch "U=DRIVER[:TARGET]", such as
-// "1=enttec-pro:/dev/ttyUSB0" or "2=null". It checks the form, not whether
-// the device exists: a missing device is an output that starts down.
-func ParseOutput(spec string) (Output, error) {
+// "1=enttec-pro:/dev/ttyUSB0" or "2=null", with DefaultNetConfig for sACN
+// (see ParseOutputNet).
+func ParseOutput(spec string) (Output, error) { return ParseOutputNet(spec, DefaultNetConfig()) }
+
+// ParseOutputNet parses an output patch "U=DRIVER[:TARGET]": the serial
+// drivers "enttec-pro:PATH" and "open-dmx:PATH", "null", and the network
+// drivers "sacn[:HOST[:PORT][,…]][@UNIVERSE]" (multicast without hosts)
+// and "artnet:HOST[:PORT][,…][@PORTADDRESS]" (port-address U-1 by
+// default), whose sACN packets carry nc. It checks the form, not whether
+// the device exists or a host resolves: such an output starts down.
+// Every call returns a new driver with its own sequence numbers.
+func ParseOutputNet(spec string, nc NetConfig) (Output, error) {
 	u, rest, ok := strings.Cut(spec, "=")
 	if !ok {
 		return Output{}, fmt.Errorf("output %q: want U=DRIVER[:TARGET]", spec)
@@ -73,6 +82,9 @@ func ParseOutput(spec string) (Output, error) {
 		return Output{}, fmt.Errorf("output %q: universe %q is not a number 1..%d", spec, u, maxUniverseValue)
 	}
 	name, target, hasTarget := strings.Cut(rest, ":")
+	if base, num, ok := strings.Cut(name, "@"); ok && !hasTarget {
+		name, target = base, "@"+num // sacn@N: multicast to another universe
+	}
 	var d Driver
 	switch name {
 	case DriverNull:
@@ -89,8 +101,17 @@ func ParseOutput(spec string) (Output, error) {
 		} else {
 			d = OpenDMX{Path: target}
 		}
+	case DriverSACN, DriverArtNet:
+		if hasTarget && target == "" {
+			return Output{}, fmt.Errorf("output %q: empty host list after %s:", spec, name)
+		}
+		nd, err := parseNetOutput(name, target, n, nc)
+		if err != nil {
+			return Output{}, fmt.Errorf("output %q: %v", spec, err)
+		}
+		d = nd
 	default:
-		return Output{}, fmt.Errorf("output %q: unknown driver %q (want enttec-pro, open-dmx or null)", spec, name)
+		return Output{}, fmt.Errorf("output %q: unknown driver %q (want enttec-pro, open-dmx, sacn, artnet or null)", spec, name)
 	}
 	return Output{Universe: n, Driver: d}, nil
 }
@@ -116,6 +137,10 @@ func (Null) MarkAfterBreak() time.Duration { return 0 }
 
 // AppendFrame appends the 512 slots.
 func (Null) AppendFrame(dst []byte, f *Frame) []byte { return append(dst, f[:]...) }
+
+// Portable reports that the null output's refresh loop is the Go loop on
+// an ordinary goroutine: it writes nowhere and needs no thread of its own.
+func (Null) Portable() bool { return true }
 
 // Open opens /dev/null.
 func (Null) Open() (Device, error) {

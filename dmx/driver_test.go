@@ -56,7 +56,21 @@ func TestParseOutputRefuses(t *testing.T) {
 		{"32769=null", "universe"},
 		{"99999999999999999999=null", "universe"},
 		{"1=", "unknown driver"},
-		{"1=sacn", "unknown driver"},
+		{"1=sACN", "unknown driver"},
+		{"1=artnet", "needs the nodes' addresses"},
+		{"1=artnet:@3", "needs the nodes' addresses"},
+		{"1=artnet:10.0.0.1@32768", "port-address 32768"},
+		{"1=artnet:10.0.0.1@-1", "port-address -1"},
+		{"1=artnet:10.0.0.1@x", "is not a number"},
+		{"1=artnet:10.0.0.1,,10.0.0.2", "empty host"},
+		{"1=artnet:10.0.0.1:0", "port 1..65535"},
+		{"1=artnet:10.0.0.1:70000", "port 1..65535"},
+		{"1=artnet:a b", "want HOST"},
+		{"1=sacn:h\nx", "want HOST"},
+		{"1=sacn@0", "sACN universe 0"},
+		{"1=sacn@64000", "sACN universe 64000"},
+		{"1=sacn:", "empty host list"},
+		{"1=artnet:", "empty host list"},
 		{"1=NULL", "unknown driver"},
 		{"1=enttec", "unknown driver"},
 		{"1=null:/dev/x", "takes no target"},
@@ -66,6 +80,7 @@ func TestParseOutputRefuses(t *testing.T) {
 		{"1=open-dmx", "needs a device path"},
 		{"1=open-dmx:", "needs a device path"},
 		{"1=bad\ndriver", "unknown driver"},
+		{"1=sacn:a\nb", "want HOST"},
 		{"1\n=null", "universe"},
 	}
 	for _, tt := range tests {
@@ -113,7 +128,7 @@ func fdOf(t *testing.T, dev dmx.Device) uintptr {
 // FuzzParseOutput feeds arbitrary --output values to ParseOutput (operator
 // input, also read from DMXD_OUTPUT).
 func FuzzParseOutput(f *testing.F) {
-	for _, s := range []string{"1=null", "2=enttec-pro:/dev/ttyUSB0", "3=open-dmx:/dev/ttyUSB1", "1=null:x", "0=null", "1=", "=", ""} {
+	for _, s := range []string{"1=null", "2=sacn", "3=sacn:10.0.0.1,[::1]:99@7", "4=artnet:h@0", "2=enttec-pro:/dev/ttyUSB0", "3=open-dmx:/dev/ttyUSB1", "1=null:x", "0=null", "1=", "=", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -141,6 +156,10 @@ func FuzzParseOutput(f *testing.F) {
 			}
 			if !strings.HasSuffix(spec, o.Driver.Target()) {
 				t.Fatalf("target %q is not the end of %q", o.Driver.Target(), spec)
+			}
+		case dmx.DriverSACN, dmx.DriverArtNet:
+			if o.Driver.Target() == "" || strings.ContainsAny(o.Driver.Target(), " \r\n") {
+				t.Fatalf("%s with target %q", o.Driver.Name(), o.Driver.Target())
 			}
 		default:
 			t.Fatalf("unknown driver %q accepted", o.Driver.Name())

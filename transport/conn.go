@@ -9,7 +9,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/actors"
 )
@@ -179,10 +178,11 @@ func (c *conn) readPump() {
 	pid := c.pid
 	defer close(c.gone)
 	cfg := &c.srv.cfg
-	var lim *rate.Limiter
+	var lim *connLimit
 	if cfg.ConnRate > 0 {
-		lim = rate.NewLimiter(rate.Limit(cfg.ConnRate), 2*cfg.ConnRate)
+		lim = newConnLimit(cfg.ConnRate, time.Now())
 	}
+	rc, _ := c.ws.NetConn().(*readConn)
 	strikes, strikesSince := 0, time.Time{} // rate_limited refusals in the current window
 	c.resetReadDeadline()
 	c.ws.SetPongHandler(func(string) error {
@@ -212,7 +212,13 @@ func (c *conn) readPump() {
 	}
 	var msgBuf []byte
 	for {
+		if lim != nil {
+			lim.readStarts(time.Now())
+		}
 		kind, data, err := readMessage(c.ws, &msgBuf, MaxMessageSize)
+		if lim != nil {
+			lim.readEnds(time.Now())
+		}
 		if errors.Is(err, errTooBig) {
 			// Close with 1009 at once (what is queued goes out first),
 			// then read and drop the rest of the message and whatever
@@ -252,7 +258,7 @@ func (c *conn) readPump() {
 		if bulk {
 			c.srv.bulk.leave()
 		}
-		if lim != nil && !lim.Allow() {
+		if lim != nil && !lim.allow(time.Now(), rc == nil || rc.caughtUp()) {
 			var id actors.ID
 			if cmd != nil {
 				id = cmd.ID

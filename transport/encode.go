@@ -72,9 +72,10 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 			Type     string `json:"type"`
 			Universe int    `json:"universe"`
 			Driver   string `json:"driver"`
+			Target   string `json:"target,omitempty"`
 			State    string `json:"state"`
 			Error    string `json:"error,omitempty"`
-		}{"output", m.Universe, m.Driver, state, m.Error})
+		}{"output", m.Universe, m.Driver, m.Target, state, m.Error})
 	case *actors.Hello:
 		us := make([]int, m.Universes)
 		for i := range us {

@@ -52,6 +52,11 @@ func (c *readConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// caughtUp reports whether the last read from the socket found nothing
+// more waiting: dmxd has read everything the client sent so far (gorilla's
+// own small buffer aside).
+func (c *readConn) caughtUp() bool { return c.buf == nil && !c.more }
+
 // readAhead borrows a buffer and fills it with what is waiting in the
 // socket, without waiting for more. With nothing waiting (or an error,
 // which the next ordinary read reports) it gives the buffer back.

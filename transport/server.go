@@ -446,6 +446,8 @@ type health struct {
 	Status      string                `json:"status"`
 	Connections int                   `json:"connections"`
 	Universes   []actors.OutputHealth `json:"universes"`
+	// Sources are the network input sources (only with --input).
+	Sources []actors.SourceHealth `json:"sources,omitempty"`
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -457,6 +459,12 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusServiceUnavailable
 	}
 	h.Universes = outs
+	if srcs, err := s.eng.Sources(); err != nil {
+		h.Status = "degraded"
+		code = http.StatusServiceUnavailable
+	} else {
+		h.Sources = srcs
+	}
 	for _, o := range outs {
 		if o.State != "up" {
 			h.Status = "degraded"

@@ -43,6 +43,11 @@ type Metrics struct {
 	FrameRefreshes *prometheus.CounterVec
 	// OutputUp is 1 while a universe's output is up, 0 while it is down.
 	OutputUp *prometheus.GaugeVec
+	// NetPackets counts the datagrams a network output (sACN, Art-Net)
+	// sent, one per destination per frame.
+	NetPackets *prometheus.CounterVec
+	// NetSendErrors counts the datagrams a network output's socket refused.
+	NetSendErrors *prometheus.CounterVec
 	// Connections is the number of open WebSocket connections.
 	Connections prometheus.Gauge
 	// CommandsAccepted counts commands that passed decoding and the rate
@@ -87,6 +92,14 @@ func New() *Metrics {
 			Namespace: namespace, Name: "output_up",
 			Help: "1 while the universe's output is up, 0 while it is down.",
 		}, []string{"universe", "driver"}),
+		NetPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "net_packets_sent_total",
+			Help: "Datagrams a network output (sACN, Art-Net) sent, one per destination per frame.",
+		}, []string{"universe", "driver", "target"}),
+		NetSendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "net_send_errors_total",
+			Help: "Datagrams a network output's socket refused.",
+		}, []string{"universe", "driver", "target"}),
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "connections",
 			Help: "Open WebSocket connections.",
@@ -121,7 +134,7 @@ func New() *Metrics {
 		}, []string{"version", "goversion", "revision"}),
 	}
 	m.Registry.MustRegister(
-		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.Connections,
+		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
 		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -152,17 +165,45 @@ type Output struct {
 	Refreshes prometheus.Counter
 	// Up is 1 while the output is up.
 	Up prometheus.Gauge
+	// Packets and SendErrors count a network output's datagrams (see
+	// OutputSpec.Network); other outputs count into unregistered ones.
+	Packets, SendErrors prometheus.Counter
 }
 
-// Output returns the metrics of universe u's output through driver. The
-// output starts down (0) until its device opens.
-func (m *Metrics) Output(u int, driver string) Output {
-	l := strconv.Itoa(u)
+// OutputSpec names one output for its metrics.
+type OutputSpec struct {
+	Universe int
+	Driver   string
+	Target   string // the device or destinations, a label of network metrics
+	// First is the universe's first output: the per-universe frame
+	// metrics (frames, refreshes, intervals) follow it alone, so that
+	// their meaning does not change with a second output.
+	First bool
+	// Network outputs get the datagram counters.
+	Network bool
+}
+
+// Output returns the metrics of the output s. The output starts down (0)
+// until its device opens. Two outputs of one universe with the same
+// driver share dmxd_output_up.
+func (m *Metrics) Output(s OutputSpec) Output {
+	l := strconv.Itoa(s.Universe)
 	o := Output{
-		Frames:    m.FramesSent.WithLabelValues(l),
-		Interval:  m.FrameInterval.WithLabelValues(l),
-		Refreshes: m.FrameRefreshes.WithLabelValues(l),
-		Up:        m.OutputUp.WithLabelValues(l, driver),
+		Frames:     prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
+		Interval:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
+		Refreshes:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
+		Up:         m.OutputUp.WithLabelValues(l, s.Driver),
+		Packets:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
+		SendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
+	}
+	if s.First {
+		o.Frames = m.FramesSent.WithLabelValues(l)
+		o.Interval = m.FrameInterval.WithLabelValues(l)
+		o.Refreshes = m.FrameRefreshes.WithLabelValues(l)
+	}
+	if s.Network {
+		o.Packets = m.NetPackets.WithLabelValues(l, s.Driver, s.Target)
+		o.SendErrors = m.NetSendErrors.WithLabelValues(l, s.Driver, s.Target)
 	}
 	o.Up.Set(0)
 	return o

@@ -14,11 +14,13 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors"
 	"github.com/dmxd/dmxd/dmx"
+	"github.com/dmxd/dmxd/dmx/sacn"
 	"github.com/dmxd/dmxd/transport"
 )
 
@@ -26,7 +28,11 @@ import (
 type config struct {
 	listen    string
 	universes int
-	outputs   map[int]dmx.Driver
+	outputs   []dmx.Output  // in command line order; several may share a universe
+	inputs    []dmx.Input   // --input, in command line order
+	inHold    bool          // --input-hold
+	inTimeout time.Duration // --input-timeout; 0 is each protocol's
+	net       dmx.NetConfig // what sACN outputs put in their packets
 	rate      int
 	merge     dmx.Merge
 	state     string
@@ -80,6 +86,34 @@ func validHostName(name string) bool {
 	return true
 }
 
+// netConfig is what sACN outputs put in their packets: the flags', or the
+// defaults. The default CID is the name-based UUID of the host name and
+// the --listen address: stable across restarts, and different for two
+// dmxd on one machine (they listen on different ports).
+func netConfig(cid, name string, prio int, listen string) (dmx.NetConfig, error) {
+	nc := dmx.DefaultNetConfig()
+	host, _ := os.Hostname()
+	nc.CID = sacn.NameCID(host + " " + listen)
+	if cid != "" {
+		u, err := sacn.ParseCID(cid)
+		if err != nil {
+			return nc, fmt.Errorf("--sacn-cid: %v", err)
+		}
+		nc.CID = u
+	}
+	if name != "" {
+		if len(name) >= sacn.SourceNameLen || !utf8.ValidString(name) {
+			return nc, fmt.Errorf("--sacn-name %q: want at most %d bytes of UTF-8", oneLine(name), sacn.SourceNameLen-1)
+		}
+		nc.SourceName = name
+	}
+	if prio < 0 || prio > sacn.MaxPriority {
+		return nc, fmt.Errorf("--sacn-priority %d is outside 0..%d", prio, sacn.MaxPriority)
+	}
+	nc.Priority = uint8(prio)
+	return nc, nil
+}
+
 // envName maps a flag name to its environment variable: rate -> DMXD_RATE.
 func envName(flagName string) string {
 	return "DMXD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -105,17 +139,27 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		outputs   outputList
+		inputs    outputList
 		merge     string
 		origins   string
 		hosts     hostList
 		proxies   string
 		logLevel  string
 		logFormat string
+		sacnCID   string
+		sacnName  string
+		sacnPrio  int
 		c         config
 	)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP and WebSocket address")
 	fs.IntVar(&c.universes, "universes", 1, "universes 1..N exist")
-	fs.Var(&outputs, "output", "`U=DRIVER[:TARGET]` (repeatable): enttec-pro:PATH, open-dmx:PATH or null; universes not patched use null")
+	fs.Var(&outputs, "output", "`U=DRIVER[:TARGET]` (repeatable, several per universe): enttec-pro:PATH, open-dmx:PATH, sacn[:HOST[:PORT],…][@UNIVERSE] (multicast without hosts), artnet:HOST[:PORT][,…][@PORTADDRESS] (default port-address U-1) or null; universes not patched use null")
+	fs.StringVar(&sacnCID, "sacn-cid", "", "sACN CID (a UUID) of this dmxd (default: a name-based UUID of the host name and --listen)")
+	fs.StringVar(&sacnName, "sacn-name", "", "sACN source name, at most 63 bytes (default: the host name)")
+	fs.IntVar(&sacnPrio, "sacn-priority", sacn.DefaultPriority, "sACN priority of this dmxd's packets, 0..200")
+	fs.Var(&inputs, "input", "`PROTO[@HOST:PORT][:U[=N],…]` network input (repeatable): sacn (port 5568, sACN universe N, default U) or artnet (port 6454, port-address N, default U-1); without universes every universe; the port is shared with olad or QLC+ (address reuse)")
+	fs.BoolVar(&c.inHold, "input-hold", false, "keep a silent network source's levels after its timeout, until it sends stream-terminated or another source sends (for OLA, which sends once per change)")
+	fs.DurationVar(&c.inTimeout, "input-timeout", 0, "release a silent network source after this long (default: sACN 2.5s, Art-Net 4s)")
 	fs.IntVar(&c.rate, "rate", actors.MaxRate, "output refresh rate, 1..44 frames per second")
 	fs.StringVar(&merge, "merge", "ltp", "merge mode: ltp or htp")
 	fs.StringVar(&c.state, "state", "", "state file to persist levels in")
@@ -155,6 +199,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 				outputs = append(outputs, o)
 			}
+			return
+		}
+		if f.Name == "input" {
+			// Universe lists hold commas: inputs are separated by spaces.
+			inputs = append(inputs, strings.Fields(v)...)
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
@@ -199,22 +248,42 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("--state %q: directory %s does not exist", c.state, dir)
 		}
 	}
+	if c.net, err = netConfig(sacnCID, sacnName, sacnPrio, c.listen); err != nil {
+		return c, err
+	}
 	if len(outputs) == 0 {
 		outputs = outputList{"1=null"}
 	}
-	c.outputs = map[int]dmx.Driver{}
+	seen := map[string]bool{}
 	for _, spec := range outputs {
-		o, err := dmx.ParseOutput(spec)
+		o, err := dmx.ParseOutputNet(spec, c.net)
 		if err != nil {
 			return c, fmt.Errorf("--output: %v", err)
 		}
 		if o.Universe > c.universes {
 			return c, fmt.Errorf("--output %q: universe %d does not exist (--universes %d)", spec, o.Universe, c.universes)
 		}
-		if _, dup := c.outputs[o.Universe]; dup {
-			return c, fmt.Errorf("--output %q: universe %d is patched twice", spec, o.Universe)
+		key := fmt.Sprintf("%d=%s:%s", o.Universe, o.Driver.Name(), o.Driver.Target())
+		if seen[key] {
+			return c, fmt.Errorf("--output %q: universe %d is patched to that output twice", spec, o.Universe)
 		}
-		c.outputs[o.Universe] = o.Driver
+		seen[key] = true
+		c.outputs = append(c.outputs, o)
+	}
+	inSeen := map[string]bool{}
+	for _, spec := range inputs {
+		in, err := dmx.ParseInput(spec, c.universes)
+		if err != nil {
+			return c, fmt.Errorf("--input: %v", err)
+		}
+		if inSeen[in.Proto+" "+in.Addr] {
+			return c, fmt.Errorf("--input %q: %s on %s is given twice", spec, in.Proto, in.Addr)
+		}
+		inSeen[in.Proto+" "+in.Addr] = true
+		c.inputs = append(c.inputs, in)
+	}
+	if c.inTimeout < 0 {
+		return c, fmt.Errorf("--input-timeout %v must not be negative", c.inTimeout)
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -26,8 +26,11 @@ func env(m map[string]string) func(string) string {
 // patch describes an output as "driver:target" for comparisons.
 func patches(c config) map[int]string {
 	out := map[int]string{}
-	for u, d := range c.outputs {
-		out[u] = d.Name() + ":" + d.Target()
+	for _, o := range c.outputs {
+		if out[o.Universe] != "" {
+			out[o.Universe] += " + "
+		}
+		out[o.Universe] += o.Driver.Name() + ":" + o.Driver.Target()
 	}
 	return out
 }
@@ -44,7 +47,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:"}) {
 		t.Errorf("outputs %v, want 1=null", p)
 	}
-	c.outputs = nil
+	c.outputs, c.net = nil, dmx.NetConfig{}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
 	}
@@ -179,7 +182,7 @@ func TestParseConfig(t *testing.T) {
 			if p := patches(c); !reflect.DeepEqual(p, map[int]string{1: "null:", 2: "enttec-pro:/dev/ttyUSB0"}) {
 				t.Errorf("outputs %v", p)
 			}
-			c.outputs = nil
+			c.outputs, c.net = nil, dmx.NetConfig{}
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("\n got %+v\nwant %+v", c, want)
 			}
@@ -273,8 +276,14 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"output beyond universes", []string{"--output", "2=null"}, nil, "universe 2 does not exist"},
 		{"output beyond universes 3", []string{"--universes", "3", "--output", "4=enttec-pro:/dev/x"}, nil, "universe 4 does not exist"},
-		{"output twice", []string{"--universes", "2", "--output", "1=null", "--output", "1=enttec-pro:/dev/x"}, nil, "patched twice"},
-		{"output unknown driver", []string{"--output", "1=sacn"}, nil, "unknown driver"},
+		{"output twice", []string{"--universes", "2", "--output", "1=enttec-pro:/dev/x", "--output", "1=enttec-pro:/dev/x"}, nil, "patched to that output twice"},
+		{"output unknown driver", []string{"--output", "1=sACN"}, nil, "unknown driver"},
+		{"sacn cid", []string{"--sacn-cid", "nope"}, nil, "--sacn-cid"},
+		{"sacn cid hex", []string{"--sacn-cid", "0123456z-0000-0000-0000-000000000000"}, nil, "hexadecimal"},
+		{"sacn name long", []string{"--sacn-name", strings.Repeat("x", 64)}, nil, "at most 63 bytes"},
+		{"sacn name utf8", []string{"--sacn-name", "\xff"}, nil, "--sacn-name"},
+		{"sacn priority", []string{"--sacn-priority", "201"}, nil, "outside 0..200"},
+		{"sacn priority negative", nil, map[string]string{"DMXD_SACN_PRIORITY": "-1"}, "outside 0..200"},
 		{"output missing target", []string{"--output", "1=enttec-pro"}, nil, "needs a device path"},
 		{"output open-dmx missing target", []string{"--output", "1=open-dmx:"}, nil, "needs a device path"},
 		{"output null with target", []string{"--output", "1=null:/dev/x"}, nil, "takes no target"},
@@ -284,7 +293,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"env rate out of range", nil, map[string]string{"DMXD_RATE": "100"}, "--rate 100"},
 		{"env universes", nil, map[string]string{"DMXD_UNIVERSES": "x"}, "DMXD_UNIVERSES"},
 		{"env output", nil, map[string]string{"DMXD_OUTPUT": "1=bogus"}, "unknown driver"},
-		{"env output duplicate", nil, map[string]string{"DMXD_OUTPUT": "1=null,1=null"}, "patched twice"},
+		{"env output duplicate", nil, map[string]string{"DMXD_OUTPUT": "1=null,1=null"}, "patched to that output twice"},
 		{"env value with newline", nil, map[string]string{"DMXD_MAX_CONNS": "1\n2"}, "DMXD_MAX_CONNS"},
 		{"flag value with newline", []string{"--merge", "h\ntp"}, nil, "--merge"},
 		{"output with newline", []string{"--output", "1=nu\nll"}, nil, "unknown driver"},
@@ -342,9 +351,9 @@ func FuzzParseConfig(f *testing.F) {
 				t.Fatalf("accepted host %q", h)
 			}
 		}
-		for u := range c.outputs {
-			if u < 1 || u > c.universes {
-				t.Fatalf("output for universe %d of %d", u, c.universes)
+		for _, o := range c.outputs {
+			if o.Universe < 1 || o.Universe > c.universes {
+				t.Fatalf("output for universe %d of %d", o.Universe, c.universes)
 			}
 		}
 	})

@@ -64,7 +64,9 @@ func TestHelpListsEveryFlag(t *testing.T) {
 					t.Errorf("run(%q): the entry of --%s does not say %q:\n%s", args, f.Name, want, entry)
 				}
 			}
-			if f.DefValue != "" && !strings.Contains(entry, "default "+f.DefValue) {
+			// help.go writes no "default false" for a switch.
+			isSwitch := f.DefValue == "false"
+			if f.DefValue != "" && !isSwitch && !strings.Contains(entry, "default "+f.DefValue) {
 				t.Errorf("run(%q): the entry of --%s does not give its default %q:\n%s", args, f.Name, f.DefValue, entry)
 			}
 		})

@@ -150,11 +150,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 	bi := build()
 	mets.SetBuild(bi.Version, bi.GoVersion, cmp.Or(bi.Revision, "unknown"))
 	restored, savePath := restoreState(cfg.state, cfg.universes, log)
+	inputs, err := openInputs(cfg, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	eng, err := actors.Start(actors.Config{
 		Universes: cfg.universes,
 		Rate:      cfg.rate,
 		Merge:     cfg.merge,
-		Outputs:   cfg.outputs,
+		Patch:     cfg.outputs,
 		Restore:   restored,
 		StatePath: savePath,
 		Version:   bi.Version,
@@ -162,9 +167,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		Metrics:   mets,
 		// --update-budget 0 is no budget; the engine's 0 is its default.
 		UpdateBudget: cmp.Or(cfg.updates, -1),
+		Inputs:       inputs,
 	})
 	if err != nil {
 		_ = ln.Close()
+		for _, in := range inputs {
+			_ = in.Conn.Close()
+		}
 		return fmt.Errorf("start: %w", err)
 	}
 	srv := transport.NewServer(eng, transport.Config{

@@ -40,6 +40,7 @@ func TestQuickBench(t *testing.T) {
 	checkLatency(t, rep.LatencyRuns[0])
 	checkThroughput(t, rep.ThroughputRuns[0], sz)
 	checkFlood(t, rep.FloodRuns[0])
+	checkSACN(t, rep.SACNRuns[0], sz)
 	positive := map[string]float64{
 		"memory frame rate":        rep.Memory.FrameHz,
 		"memory RSS":               rep.Memory.RSSMB,
@@ -152,6 +153,27 @@ func checkFlood(t *testing.T, f FloodRun) {
 	}
 }
 
+// checkSACN wants every idle sACN probe answered by a pty frame, the
+// WebSocket reference and the probe during the blast measured, and dmxd's
+// counts consistent with the bench's: some packets received, none that
+// was not written, none malformed. UDP may drop packets under the blast
+// (that is a figure, not a failure).
+func checkSACN(t *testing.T, r SACNRun, sz sizes) {
+	t.Helper()
+	checkDist(t, "sacn: WebSocket reference", r.WebSocket)
+	checkDist(t, "sacn: idle sACN probe", r.Idle)
+	if r.Idle.Lost != 0 {
+		t.Errorf("sacn: %d of %d idle probes got no frame", r.Idle.Lost, r.Idle.N)
+	}
+	checkDist(t, "sacn: probe during the blast", r.Blasted)
+	if r.Senders != sz.sacnSenders || r.SentPerSec <= 0 || r.ReceivedPerSec <= 0 {
+		t.Errorf("sacn: %d senders, %.0f packets/s written, %.0f/s received; want %d senders, both rates positive", r.Senders, r.SentPerSec, r.ReceivedPerSec, sz.sacnSenders)
+	}
+	if r.ReceivedTotal <= 0 || r.ReceivedTotal > r.SentTotal || r.MalformedTotal != 0 {
+		t.Errorf("sacn: %d packets written, %d received by dmxd, %d malformed; want 0 < received ≤ written, none malformed", r.SentTotal, r.ReceivedTotal, r.MalformedTotal)
+	}
+}
+
 func checkPositive(t *testing.T, figures map[string]float64) {
 	t.Helper()
 	for name, v := range figures {
@@ -165,7 +187,7 @@ func checkPositive(t *testing.T, figures map[string]float64) {
 // verdict on every row that has a target.
 func checkFigures(t *testing.T, rep *Report) {
 	t.Helper()
-	for _, prefix := range []string{"latency send→pty", "throughput,", "flood,", "memory per idle", "fan-out CPU"} {
+	for _, prefix := range []string{"latency send→pty", "throughput,", "flood,", "memory per idle", "fan-out CPU", "latency sACN", "sACN blast"} {
 		found := false
 		for _, f := range rep.Figures {
 			found = found || strings.HasPrefix(f.Measure, prefix)

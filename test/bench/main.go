@@ -39,7 +39,7 @@ type options struct {
 
 // scenarioNames are the scenarios, in the order they run.
 func scenarioNames() []string {
-	return []string{"latency", "throughput", "flood", "fanout", "memory"}
+	return []string{"latency", "throughput", "flood", "fanout", "memory", "sacn"}
 }
 
 func main() {
@@ -119,6 +119,8 @@ func describe(name string, sz sizes) string {
 		return fmt.Sprintf("probe alone, then beside %d flooders × %d commands/s", sz.floodClients, floodRate)
 	case "fanout":
 		return fmt.Sprintf("fan-out to %d desks", sz.watchers)
+	case "sacn":
+		return fmt.Sprintf("sACN input: probe idle, then beside %d senders blasting for %v", sz.sacnSenders, sz.sacnBlast)
 	default:
 		return fmt.Sprintf("memory of %d idle connections", sz.idleConns)
 	}
@@ -142,6 +144,10 @@ func runScenario(rep *Report, name, bin string, sz sizes) error {
 	case "fanout":
 		r, err := fanoutScenario(bin, sz.watchers, sz.fanWindow, sz.warmup)
 		rep.FanoutRuns = append(rep.FanoutRuns, r)
+		return err
+	case "sacn":
+		r, err := sacnScenario(bin, sz)
+		rep.SACNRuns = append(rep.SACNRuns, r)
 		return err
 	default:
 		r, err := memoryScenario(bin, sz.idleConns)
@@ -201,7 +207,7 @@ func newReport(o options, sz sizes) *Report {
 		CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Quick: o.quick, Runs: o.runs, Only: o.only,
 		Sizes: ReportSizes{
 			IdleDesks: sz.idleDesks, LoadClients: sz.loadClients, ThroughputConns: sz.tputConns,
-			FloodClients: sz.floodClients, MemoryConns: sz.idleConns, FanoutWatchers: sz.watchers,
+			FloodClients: sz.floodClients, MemoryConns: sz.idleConns, FanoutWatchers: sz.watchers, SACNSenders: sz.sacnSenders,
 		},
 	}
 	for _, name := range scenarioNames() {

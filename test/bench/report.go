@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx/sacn"
 )
 
 // The flow-control issue's targets (milliseconds, commands per second,
@@ -47,6 +48,7 @@ type Report struct {
 	Flood      FloodRun           `json:"flood"`
 	Memory     MemoryRun          `json:"memory"`
 	Fanout     FanoutRun          `json:"fanout"`
+	SACN       SACNRun            `json:"sacn"`
 
 	// Figures are the rows of the printed table.
 	Figures []Figure `json:"figures"`
@@ -57,6 +59,7 @@ type Report struct {
 	FloodRuns      []FloodRun           `json:"flood_runs"`
 	MemoryRuns     []MemoryRun          `json:"memory_runs"`
 	FanoutRuns     []FanoutRun          `json:"fanout_runs"`
+	SACNRuns       []SACNRun            `json:"sacn_runs"`
 }
 
 // ReportSizes are the scenario sizes the figures were taken at.
@@ -67,6 +70,7 @@ type ReportSizes struct {
 	FloodClients    int   `json:"flood_clients"`
 	MemoryConns     int   `json:"memory_connections"`
 	FanoutWatchers  int   `json:"fanout_watchers"`
+	SACNSenders     int   `json:"sacn_senders"`
 }
 
 // Figure is one row of the table: a distribution (p50, p99, max) or one
@@ -100,6 +104,13 @@ func method(name string, sz sizes) string {
 			sz.floodClients, floodMessages, floodChannels, floodInterval, floodRate, probeChannel, sz.floodAlone, sz.warmup, sz.flood, rssEvery, heapEvery, floodRSSCap/mb)
 	case "fanout":
 		return "fan-out: dmxd's CPU s/s (utime+stime) with desks reading while one desk changes channel 1 every frame period, and without the changes"
+	case "sacn":
+		return fmt.Sprintf("sacn: dmxd --merge ltp --input sacn@127.0.0.1:PORT:1 (a port picked free), universe 1 read by the RT recorder; a WebSocket probe desk (the reference) probes for %v; "+
+			"then an sACN source (one CID, priority %d, full %d-slot packets, its frame repeated every %.1f ms) sets slot %d every %v + 0..%v for %v: UDP write → first pty frame carrying the level; "+
+			"then %d other sources write packets as fast as they can for %v (each a new level on one of slots 1..%d), the probe running from %v in to the end; "+
+			"packets/s: written by the blasters and dmxd's dmxd_net_packets_received_total{protocol=\"sacn\"} (every source) over the blast; totals once dmxd's count settles",
+			sz.phase, sacn.DefaultPriority, sacn.Slots, ms(period), probeChannel, probePace, probeJitter, sz.phase,
+			sz.sacnSenders, sz.sacnBlast, probeChannel-1, sz.warmup)
 	default:
 		return "memory: RSS growth from 0 to N idle connections (they read nothing after the handshake), frame rate meanwhile"
 	}
@@ -121,6 +132,9 @@ func summarizeRuns(r *Report) {
 	}
 	if len(r.FanoutRuns) > 0 {
 		r.Fanout = medianFanout(r.FanoutRuns)
+	}
+	if len(r.SACNRuns) > 0 {
+		r.SACN = medianSACN(r.SACNRuns)
 	}
 }
 
@@ -253,6 +267,9 @@ func figures(r *Report) []Figure {
 	}
 	if len(r.FanoutRuns) > 0 {
 		out = append(out, fanoutFigures(r.Fanout)...)
+	}
+	if len(r.SACNRuns) > 0 {
+		out = append(out, sacnFigures(r.SACN)...)
 	}
 	return out
 }
@@ -396,6 +413,41 @@ func fanoutFigures(f FanoutRun) []Figure {
 			Target: fmt.Sprintf("(idle: %.3f s/s)", f.IdleCPUPerSec)},
 		{Measure: "  updates per desk", P50: fmt.Sprintf("%.1f /s", f.UpdatesPerDeskHz),
 			Target: fmt.Sprintf("≈ %.1f/s", fanoutUpdateRate(f.Watchers)), Met: check(math.Abs(f.UpdatesPerDeskHz-fanoutUpdateRate(f.Watchers)) < frameRateTolerance)},
+	}
+}
+
+func medianSACN(runs []SACNRun) SACNRun {
+	total := func(f func(SACNRun) int64) int64 {
+		return int64(medianOf(runs, func(x SACNRun) float64 { return float64(f(x)) }))
+	}
+	return SACNRun{
+		Idle:           medianDistOf(runs, func(x SACNRun) Dist { return x.Idle }),
+		WebSocket:      medianDistOf(runs, func(x SACNRun) Dist { return x.WebSocket }),
+		Blasted:        medianDistOf(runs, func(x SACNRun) Dist { return x.Blasted }),
+		Senders:        runs[0].Senders,
+		SentPerSec:     medianOf(runs, func(x SACNRun) float64 { return x.SentPerSec }),
+		ReceivedPerSec: medianOf(runs, func(x SACNRun) float64 { return x.ReceivedPerSec }),
+		SentTotal:      total(func(x SACNRun) int64 { return x.SentTotal }),
+		ReceivedTotal:  total(func(x SACNRun) int64 { return x.ReceivedTotal }),
+		MalformedTotal: total(func(x SACNRun) int64 { return x.MalformedTotal }),
+		IgnoredTotal:   total(func(x SACNRun) int64 { return x.IgnoredTotal }),
+	}
+}
+
+func sacnFigures(s SACNRun) []Figure {
+	share := 0.0
+	if s.SentPerSec > 0 {
+		share = 100 * s.ReceivedPerSec / s.SentPerSec
+	}
+	return []Figure{
+		distRow("latency sACN UDP write→pty, idle (RT recorder)", s.Idle, "", nil),
+		distRow("  latency WebSocket send→pty, same dmxd and reader", s.WebSocket, "(reference)", nil),
+		{Measure: fmt.Sprintf("sACN blast, %d senders: packets written / received by dmxd", s.Senders),
+			P50: fmt.Sprintf("%.0f/s / %.0f/s (%.0f%%)", s.SentPerSec, s.ReceivedPerSec, share)},
+		distRow("  latency sACN UDP write→pty during the blast", s.Blasted, "(idle above)", nil),
+		{Measure: "  packets in all: written / received; malformed; ignored",
+			P50:    fmt.Sprintf("%d / %d; %d; %d", s.SentTotal, s.ReceivedTotal, s.MalformedTotal, s.IgnoredTotal),
+			Target: "malformed 0, received ≤ written", Met: check(s.MalformedTotal == 0 && s.ReceivedTotal <= s.SentTotal)},
 	}
 }
 

@@ -23,6 +23,8 @@ type sizes struct {
 	idleConns    int           // memory
 	watchers     int           // fan-out
 	fanWindow    time.Duration
+	sacnSenders  int           // sACN sources blasting
+	sacnBlast    time.Duration // the blast, warm-up included
 }
 
 // benchSizes returns the sizes of a full run, or of a quick one (seconds,
@@ -34,6 +36,7 @@ func benchSizes(quick bool) sizes {
 			tputConns: []int{1, 8, 64}, tputWindow: time.Second,
 			floodClients: 10, floodAlone: time.Second, flood: 2 * time.Second,
 			idleConns: 200, watchers: 50, fanWindow: time.Second,
+			sacnSenders: 2, sacnBlast: time.Second,
 		}
 	}
 	return sizes{
@@ -41,6 +44,7 @@ func benchSizes(quick bool) sizes {
 		tputConns: []int{1, 8, 64}, tputWindow: 5 * time.Second,
 		floodClients: 100, floodAlone: 5 * time.Second, flood: 12 * time.Second,
 		idleConns: 10000, watchers: 1000, fanWindow: 5 * time.Second,
+		sacnSenders: 4, sacnBlast: 5 * time.Second,
 	}
 }
 
