@@ -110,8 +110,7 @@ func (c *conn) Send(msg any) bool {
 		return false
 	}
 	c.queue = append(c.queue, msg)
-	_, update := msg.(*actors.Update)
-	c.wakeWriter(!update)
+	c.wakeWriter(!broadcast(msg))
 	return true
 }
 

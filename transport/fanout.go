@@ -8,8 +8,8 @@ import (
 	"github.com/dmxd/dmxd/actors"
 )
 
-// fanoutPool writes updates for the connections that have nothing else
-// to write. A universe's update goes to every desk at once; with a writer
+// fanoutPool writes broadcasts (updates, blackout, output state) for the
+// connections that have nothing else to write. A universe's update goes to every desk at once; with a writer
 // goroutine per desk, thousands of goroutines became runnable at each
 // update, and a desk's command waited behind all of them for its read
 // pump and its universe to be scheduled (Go's run queue is first come,
@@ -98,14 +98,26 @@ func (p *fanoutPool) work() {
 	}
 }
 
-// urgent reports whether the outbox holds anything but updates. c.mu must
-// be held.
+// broadcast reports whether msg is one that every desk gets at once (an
+// update, a blackout switched, an output down or up): those wait for a
+// turn in the fan-out pool. Everything else answers this desk (an ack, an
+// error, a state) and gets a writer of its own at once.
+func broadcast(msg any) bool {
+	switch msg.(type) {
+	case *actors.Update, *actors.Blackout, *actors.OutputStatus:
+		return true
+	}
+	return false
+}
+
+// urgent reports whether the outbox holds anything but broadcasts. c.mu
+// must be held.
 func (c *conn) urgent() bool {
 	if c.pong != nil || c.ping || c.closing {
 		return true
 	}
 	for _, m := range c.queue {
-		if _, ok := m.(*actors.Update); !ok {
+		if !broadcast(m) {
 			return true
 		}
 	}

@@ -128,7 +128,7 @@ type Server struct {
 	mu        sync.Mutex
 	open      map[*conn]struct{} // connections whose read pump runs
 	bulk      *bulkGate          // decoding of connections ahead of their universes
-	fanout    *fanoutPool        // writes the connections that have only updates to write
+	fanout    *fanoutPool        // writes the connections that have only broadcasts to write
 	pumps     sync.WaitGroup
 	// Plain HTTP commands: their credit window and rate limit (nil: none),
 	// all requests together, and the shutdown of the HTTP server, which
