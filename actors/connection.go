@@ -37,14 +37,26 @@ type connectionActor struct {
 	universes []*actor.PID // index u-1
 	closeCode int          // the close code sent when the actor stops
 	closeText string
-	behind    bool      // the client's queue overflowed; see Drained
-	since     time.Time // when it fell behind
-	held      []any     // acks, errors and output states held while behind
-	closing   bool      // CloseConn arrived; stopping after the barrier
-	deadline  time.Time // the CloseConn's deadline, zero when none
-	syncs     int       // barrier answers still awaited
-	waiting   bool      // closing, waiting for a behind client to drain
+	behind    bool                // the client's queue overflowed; see Drained
+	since     time.Time           // when it fell behind
+	held      []any               // acks, errors and output states held while behind
+	closing   bool                // CloseConn arrived; stopping after the barrier
+	deadline  time.Time           // the CloseConn's deadline, zero when none
+	syncs     int                 // barrier answers still awaited
+	waiting   bool                // closing, waiting for a behind client to drain
+	missed    []showParts         // per universe: show messages dropped while behind
+	fans      map[uint64]*fanning // commands for every universe, by sequence
+	fanSeq    uint64
 	log       zerolog.Logger
+}
+
+// fanning is a command for every universe on its way: its ack and its
+// credit wait for every universe's part. Each holds credit, so the window
+// bounds how many there are.
+type fanning struct {
+	left   int
+	id     ID
+	weight int
 }
 
 func (c *connectionActor) Receive(ctx actor.Context) {
@@ -61,9 +73,17 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 			c.peer.Release(w)
 			return // not applied, never acked: the client is being closed
 		}
-		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd, weight: w})
+		if m.Cmd.Kind.AllUniverses() {
+			c.fanOut(ctx, m.Cmd, w)
+			return
+		}
+		ctx.Send(c.universes[m.Cmd.Universe-1], &apply{from: ctx.Self(), cmd: m.Cmd, weight: w, quiet: m.Quiet})
 	case *applied:
 		for _, r := range m.replies {
+			if f, ok := r.(*fanDone); ok {
+				c.fanDone(f.seq)
+				continue
+			}
 			c.send(r)
 		}
 		if m.weight > 0 {
@@ -98,7 +118,8 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 		c.stopIfDone(ctx)
 	case *closeNow:
 		ctx.Stop(ctx.Self())
-	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error:
+	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error,
+		*Looks, *Cues, *Masters, *Labels, *MonitorState:
 		c.send(m)
 	case *Drained:
 		c.catchUp(ctx)
@@ -119,8 +140,12 @@ func (c *connectionActor) send(msg any) {
 	switch m := msg.(type) {
 	case *Update:
 		m.Done() // replaced by a fresh state when the client catches up
-	case *State, *Blackout:
-		// Replaced by a fresh state when the client catches up.
+	case *Looks, *Cues, *Masters, *Labels:
+		// Replaced by fresh ones when the client catches up: the parts it
+		// missed are sent again even if they are now empty.
+		c.noteMissed(msg)
+	case *State, *Blackout, *MonitorState:
+		// Replaced by fresh ones when the client catches up.
 	default:
 		c.held = append(c.held, msg)
 	}
@@ -146,8 +171,68 @@ func (c *connectionActor) catchUp(ctx actor.Context) {
 		return
 	}
 	for i, u := range c.universes {
-		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: KindGet, Universe: i + 1}})
+		var missed showParts
+		if c.missed != nil {
+			missed = c.missed[i]
+		}
+		ctx.Send(u, &apply{from: ctx.Self(), cmd: &Command{Kind: kindResync, Universe: i + 1}, missed: missed})
 	}
+	c.missed = nil
+}
+
+// noteMissed notes the part of the show a dropped show message was about,
+// for the resync when the client catches up.
+func (c *connectionActor) noteMissed(msg any) {
+	if c.missed == nil {
+		c.missed = make([]showParts, len(c.universes))
+	}
+	var u int
+	var part showParts
+	switch m := msg.(type) {
+	case *Looks:
+		u, part = m.Universe, partLooks
+	case *Cues:
+		u, part = m.Universe, partCues
+	case *Masters:
+		u, part = m.Universe, partMasters
+	case *Labels:
+		u, part = m.Universe, partLabels
+	}
+	if u >= 1 && u <= len(c.missed) {
+		c.missed[u-1] |= part
+	}
+}
+
+// fanOut sends a command for every universe to each of them; its ack and
+// credit wait for all their answers (fanDone).
+func (c *connectionActor) fanOut(ctx actor.Context, cmd *Command, weight int) {
+	c.fanSeq++
+	if c.fans == nil {
+		c.fans = map[uint64]*fanning{}
+	}
+	c.fans[c.fanSeq] = &fanning{left: len(c.universes), id: cmd.ID, weight: weight}
+	for i, u := range c.universes {
+		part := *cmd
+		part.Universe, part.ID = i+1, nil
+		ctx.Send(u, &apply{from: ctx.Self(), cmd: &part, fan: c.fanSeq})
+	}
+}
+
+// fanDone counts one universe's part of a command for every universe; the
+// last one acks it and gives its credit back.
+func (c *connectionActor) fanDone(seq uint64) {
+	f := c.fans[seq]
+	if f == nil {
+		return
+	}
+	if f.left--; f.left > 0 {
+		return
+	}
+	delete(c.fans, seq)
+	if f.id != nil {
+		c.send(&Ack{ID: f.id})
+	}
+	c.peer.Release(f.weight)
 }
 
 // stopIfDone stops a closing connection actor once the acks of every

@@ -3,7 +3,8 @@
 //
 //   - a connection actor per WebSocket connection, which receives the
 //     connection's lifecycle (open, message, close, error) as actor
-//     messages and forwards decoded commands to universe actors;
+//     messages and forwards decoded commands to universe actors (a
+//     command for every universe to each, acked once all applied it);
 //   - a universe actor per universe, which owns its levels (a dmx.Mixer),
 //     applies commands in batches (everything waiting when the batch's
 //     first command arrived), hands one frame per batch and per fade step
@@ -11,6 +12,9 @@
 //     sends coalesced updates, at most one per period, to the connections
 //     that watch it — and fewer while the previous update is still on its
 //     way to most of them or the engine's update budget is spent;
+//     it also owns the universe's show (looks, cue list, labels, master,
+//     the desks' flashes and monitors; see show.go) and scales what goes
+//     out by its master and its copy of the grand master;
 //   - an output actor per universe, which owns the output device through a
 //     single writer goroutine (it runs the C refresh loop of dmx/refresh on
 //     its own OS thread), reopens it with backoff when it fails and reports

@@ -126,6 +126,7 @@ func Start(cfg Config) (*Engine, error) {
 			Universes: cfg.Universes,
 			Rate:      cfg.Rate,
 			Merge:     cfg.Merge.String(),
+			Features:  ShowFeatures(),
 		},
 	}
 	if cfg.StatePath != "" {
@@ -207,6 +208,7 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 	}
 	uu := newUniverseActor(u, period, cfg.Merge, links)
 	uu.budget = budget
+	uu.latency = e.cfg.Metrics.CommandLatency
 	if e.inboxes != nil {
 		uu.net = e.newNetSources(u)
 	}
@@ -218,20 +220,25 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 			uu.mixer.Load(&s.Values)
 			uu.mixer.TakeChanged()
 			uu.blackout = s.Blackout
+			if s.Show != nil {
+				uu.show = s.Show.Clone()
+			}
+			if s.GrandMaster != nil {
+				uu.grand = *s.GrandMaster
+			}
 		}
 	}
 	// The first frame goes to each refresh loop now, before any actor
 	// runs (the output actor is the loop's producer from then on): the
 	// device gets the restored levels as soon as it opens, however many
 	// desks are queueing at the universe by then.
-	first := *uu.mixer.Levels()
-	if uu.blackout {
-		first = dmx.Frame{}
-	}
+	uu.computeOut()
+	uu.monSent = uu.out
+	first := uu.out
 	for i, drv := range drvs {
 		writers[i].loop.Publish(drv.AppendFrame(nil, &first), true)
 	}
-	pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return uu }, keep), uname)
+	pid, err := e.sys.Root.SpawnNamed(universeProps(uu, keep), uname)
 	if err != nil {
 		return nil, fmt.Errorf("spawn universe %d: %w", u, err)
 	}
@@ -259,6 +266,13 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 		e.outputs = append(e.outputs, engineOutput{universe: u, pid: opid, w: writers[i]})
 	}
 	return uu, nil
+}
+
+// universeProps are the props of universe actor uu: a priority mailbox,
+// so that quiet commands go first (see quietPriority).
+func universeProps(uu *universeActor, opts ...actor.PropsOption) *actor.Props {
+	opts = append(opts, actor.WithMailbox(actor.UnboundedPriorityMpsc()))
+	return actor.PropsFromProducer(func() actor.Actor { return uu }, opts...)
 }
 
 // Universes returns how many universes the engine runs.
@@ -305,6 +319,14 @@ func (e *Engine) Apply(cmd *Command) ([]any, error) {
 	if e.closing.Load() {
 		return nil, ErrClosing
 	}
+	if cmd.Kind.AllUniverses() {
+		return e.applyAll(cmd)
+	}
+	return e.applyOne(cmd)
+}
+
+// applyOne has cmd's universe apply it (see Apply).
+func (e *Engine) applyOne(cmd *Command) ([]any, error) {
 	if cmd.Universe < 1 || cmd.Universe > len(e.universes) {
 		return nil, fmt.Errorf("apply: universe %d is outside 1..%d", cmd.Universe, len(e.universes))
 	}
@@ -322,6 +344,22 @@ func (e *Engine) Apply(cmd *Command) ([]any, error) {
 		return nil, fmt.Errorf("apply to universe %d: unexpected answer %T", cmd.Universe, res)
 	}
 	return a.replies, nil
+}
+
+// applyAll applies a command for every universe (see Kind.AllUniverses)
+// to each in turn, and answers with one ack once all have.
+func (e *Engine) applyAll(cmd *Command) ([]any, error) {
+	for u := range e.universes {
+		part := *cmd
+		part.Universe, part.ID = u+1, nil
+		if _, err := e.applyOne(&part); err != nil {
+			return nil, err
+		}
+	}
+	if cmd.ID == nil {
+		return nil, nil
+	}
+	return []any{&Ack{ID: cmd.ID}}, nil
 }
 
 // Health returns the state of every output, in universe order and, within

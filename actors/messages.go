@@ -21,19 +21,65 @@ const (
 	KindFade
 	KindBlackout
 	KindGet
+	// Show control (see show.go).
+	KindLookSave
+	KindLookRecall
+	KindLookRename
+	KindLookDelete
+	KindLookList
+	KindCueList
+	KindGo
+	KindBack
+	KindMaster
+	KindGrandMaster // every universe
+	KindBlackoutAll // every universe
+	KindFlash
+	KindLabel
+	KindUniverseName
+	KindMonitor
+	// kindResync asks for everything a desk that fell behind may have
+	// missed: state, show and monitor. Never decoded from a client.
+	kindResync
 )
+
+// AllUniverses reports whether the command kind applies to every
+// universe at once (the command's Universe is then meaningless).
+func (k Kind) AllUniverses() bool { return k == KindGrandMaster || k == KindBlackoutAll }
+
+// Label is one channel's label in a KindLabel command ("" removes it).
+type Label struct {
+	Channel uint16
+	Text    string
+}
 
 // Command is one decoded, validated client command.
 type Command struct {
 	Kind     Kind
 	Universe int
 	ID       ID
+	// ReadAt is when a desk's read pump read the command (zero for other
+	// sources): dmxd_command_latency_seconds runs from it.
+	ReadAt time.Time
 	// Changes are the channels set or faded by KindDMX and KindFade.
 	Changes []dmx.Change
 	// Duration is the fade time of KindFade.
 	Duration time.Duration
-	// On is the blackout switch of KindBlackout.
+	// On is the switch of KindBlackout, KindBlackoutAll and KindMonitor.
 	On bool
+	// Name is the look of KindLookSave, KindLookRecall, KindLookRename and
+	// KindLookDelete, and the universe's name of KindUniverseName.
+	Name string
+	// To is the new name of KindLookRename.
+	To string
+	// Level is the master of KindMaster and KindGrandMaster.
+	Level uint8
+	// Channels are the channels of KindFlash, and of KindLookSave when
+	// chosen (nil: all 512).
+	Channels []uint16
+	// Cues is the cue list of KindCueList (each look's fade in Fade).
+	Cues []dmx.Cue
+	// Labels are the channel labels of KindLabel.
+	Labels []Label
 }
 
 // Credit windows. Every message a connection's reader hands to its
@@ -55,8 +101,10 @@ const (
 // Weight is the credit a command holds in its connection's window: one
 // unit, and one more per 64 channels it carries, so that the window bounds
 // the memory of the commands in flight as well as their number. It is at
-// most 9 (512 channels).
-func (c *Command) Weight() int { return 1 + len(c.Changes)/channelsPerWeight }
+// most 9 (512 channels, 512 labels or 256 cues).
+func (c *Command) Weight() int {
+	return 1 + (len(c.Changes)+len(c.Channels)+len(c.Labels)+2*len(c.Cues))/channelsPerWeight
+}
 
 // Peer is the outbound side of one client connection, implemented by the
 // transport. Its methods never block and are safe for concurrent use.
@@ -77,8 +125,14 @@ type Peer interface {
 // connection. Opening is the actor's own *actor.Started.
 
 // Received carries a command the client sent. It
-// holds Cmd.Weight() units of the connection's window.
-type Received struct{ Cmd *Command }
+// holds Cmd.Weight() units of the connection's window. Quiet says that
+// the connection had nothing else in flight when it was read: its
+// universe applies it ahead of other connections' queued commands (see
+// quietPriority).
+type Received struct {
+	Cmd   *Command
+	Quiet bool
+}
 
 // Refused is a message the transport could not accept; the actor answers
 // it with an error. It holds RefusedWeight units of the window.
@@ -125,6 +179,13 @@ type Hello struct {
 	Universes int
 	Rate      int
 	Merge     string
+	Features  []string // the show features the server has (see ShowFeatures)
+}
+
+// ShowFeatures returns the show features of this server, as hello lists
+// them.
+func ShowFeatures() []string {
+	return []string{"looks", "cues", "masters", "flash", "labels", "monitor"}
 }
 
 // State is the full state of one universe.
@@ -146,9 +207,12 @@ type State struct {
 // desks are really written to, not by the clock alone.
 type Update struct {
 	Universe int
-	Changes  []dmx.Change
-	Wire     WireCache
-	pending  *atomic.Int64 // deliveries not done yet; nil outside a broadcast
+	// Monitor marks the changes of a universe's output (a monitor
+	// message) rather than of its levels.
+	Monitor bool
+	Changes []dmx.Change
+	Wire    WireCache
+	pending *atomic.Int64 // deliveries not done yet; nil outside a broadcast
 }
 
 // NewUpdate returns an update of changes broadcast to deliveries desks,

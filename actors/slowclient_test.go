@@ -202,3 +202,91 @@ func TestFailedConnectionActorReleasesItsLayer(t *testing.T) {
 		t.Errorf("failed connection closed with %d, want %d", doomed.closed, actors.CloseInternal)
 	}
 }
+
+// TestCatchUpSendsOnlyTheShowItNeeds: a client that catches up gets the
+// parts of the show that are not empty, and those it missed while behind
+// even if they are empty now (a look saved and deleted meanwhile) — and no
+// show message at all from a server whose show was never used, so a
+// protocol-version-1 client sees only version-1 messages.
+func TestCatchUpSendsOnlyTheShowItNeeds(t *testing.T) {
+	tests := []struct {
+		name      string
+		meanwhile []*actors.Command // sent by the other desk while the slow one is behind
+		wantLooks bool
+	}{
+		{"show never used", nil, false},
+		{"a look saved and deleted while behind", []*actors.Command{
+			{Kind: actors.KindLookSave, Universe: 1, Name: "warm"},
+			{Kind: actors.KindLookDelete, Universe: 1, Name: "warm"},
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			eng, err := actors.Start(actors.Config{Universes: 1, Rate: 44, Merge: dmx.LTP, Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = eng.CloseConnections(actors.CloseGoingAway, "", time.Now().Add(5*time.Second))
+				_ = eng.Stop()
+			})
+			slow, other := &queuePeer{}, &queuePeer{}
+			slowPID, err := eng.Connect(slow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherPID, err := eng.Connect(other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ackOf := func(id string) func([]any) bool {
+				return func(ms []any) bool {
+					for _, m := range ms {
+						if a, ok := m.(*actors.Ack); ok && string(a.ID) == id {
+							return true
+						}
+					}
+					return false
+				}
+			}
+			// Both are attached once each has had a get answered.
+			eng.Deliver(slowPID, &actors.Received{Cmd: &actors.Command{Kind: actors.KindGet, Universe: 1, ID: actors.ID("1")}})
+			eng.Deliver(otherPID, &actors.Received{Cmd: &actors.Command{Kind: actors.KindGet, Universe: 1, ID: actors.ID("1")}})
+			slow.waitFor(t, "slow attached", ackOf("1"))
+			other.waitFor(t, "other attached", ackOf("1"))
+
+			slow.full.Store(true)
+			for _, cmd := range tc.meanwhile {
+				eng.Deliver(otherPID, &actors.Received{Cmd: cmd})
+			}
+			eng.Deliver(otherPID, &actors.Received{Cmd: &actors.Command{Kind: actors.KindDMX, Universe: 1, ID: actors.ID("2"),
+				Changes: []dmx.Change{{Channel: 1, Level: 9}}}})
+			other.waitFor(t, "other's commands applied", ackOf("2"))
+
+			slow.reset()
+			slow.full.Store(false)
+			eng.Deliver(slowPID, &actors.Drained{})
+			// The resync's answers come in one batch; a get after it marks
+			// their end.
+			eng.Deliver(slowPID, &actors.Received{Cmd: &actors.Command{Kind: actors.KindGet, Universe: 1, ID: actors.ID("3")}})
+			slow.waitFor(t, "resync answered", ackOf("3"))
+			slow.mu.Lock()
+			defer slow.mu.Unlock()
+			var looks []*actors.Looks
+			for _, m := range slow.got {
+				switch m := m.(type) {
+				case *actors.Looks:
+					looks = append(looks, m)
+				case *actors.Cues, *actors.Masters, *actors.Labels:
+					t.Errorf("show message %T %+v after catching up, want none", m, m)
+				}
+			}
+			switch {
+			case tc.wantLooks && (len(looks) != 1 || len(looks[0].Looks) != 0):
+				t.Errorf("looks after catching up: %+v, want one empty list", looks)
+			case !tc.wantLooks && len(looks) != 0:
+				t.Errorf("looks after catching up: %+v, want none", looks)
+			}
+		})
+	}
+}

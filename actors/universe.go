@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/dmxd/dmxd/dmx"
@@ -21,11 +22,17 @@ type (
 		from   *actor.PID
 		cmd    *Command
 		weight int
+		quiet  bool      // its connection had nothing else in flight (see quietPriority)
+		fan    uint64    // a part of a command for every universe: answered with fanDone, not an ack
+		missed showParts // kindResync: the show messages the connection missed while behind
 	}
 	// endBatch closes the batch of commands that were waiting when its
 	// first command arrived: the universe sends itself one, so that it
 	// queues behind everything already in the mailbox.
 	endBatch struct{}
+	// endQuietBatch closes the batch as soon as the quiet commands waiting
+	// are applied (see quietPriority).
+	endQuietBatch struct{}
 	// tick steps fades and sends an update held back by the update pace;
 	// the universe arms one a period ahead while it needs it.
 	tick struct{}
@@ -50,18 +57,47 @@ type (
 	}
 )
 
-func (*attach) IgnoreDeadLetterLogging()   {}
-func (*syncReq) IgnoreDeadLetterLogging()  {}
-func (*syncDone) IgnoreDeadLetterLogging() {}
-func (*apply) IgnoreDeadLetterLogging()    {}
-func (*applied) IgnoreDeadLetterLogging()  {}
-func (*tick) IgnoreDeadLetterLogging()     {}
-func (*endBatch) IgnoreDeadLetterLogging() {}
+func (*attach) IgnoreDeadLetterLogging()        {}
+func (*syncReq) IgnoreDeadLetterLogging()       {}
+func (*syncDone) IgnoreDeadLetterLogging()      {}
+func (*apply) IgnoreDeadLetterLogging()         {}
+func (*applied) IgnoreDeadLetterLogging()       {}
+func (*tick) IgnoreDeadLetterLogging()          {}
+func (*endBatch) IgnoreDeadLetterLogging()      {}
+func (*endQuietBatch) IgnoreDeadLetterLogging() {}
 
-// subscriber is a connection actor watching a universe, with its merge layer.
+// quietPriority is the mailbox priority of a command from a connection
+// that had nothing else in flight, and of the batch end it asks for. A
+// universe's mailbox is a priority mailbox (actor.UnboundedPriorityMpsc):
+// such a command overtakes whatever other connections have queued — up
+// to a window of commands from every flooding desk — is applied at once,
+// and the frame carrying it goes out before the universe turns to the
+// rest. A desk that waits for its commands to be applied before it sends
+// more (a person at a fader, a script awaiting acks) is always quiet; a
+// flooding desk is quiet for one command each time its window empties, so
+// the lane stays short. Order within one connection is kept: a quiet
+// command is the only one of its connection in the mailbox.
+const quietPriority = actor.DefaultPriority + 2
+
+// GetPriority makes the universe's priority mailbox take quiet commands
+// first (see quietPriority).
+func (m *apply) GetPriority() int8 {
+	if m.quiet {
+		return quietPriority
+	}
+	return actor.DefaultPriority
+}
+
+// GetPriority: the end of a batch that quiet commands joined comes right
+// after them (see quietPriority).
+func (*endQuietBatch) GetPriority() int8 { return quietPriority }
+
+// subscriber is a connection actor watching a universe, with its merge
+// layer; monitor is set while it follows the output.
 type subscriber struct {
-	pid *actor.PID
-	src dmx.Source
+	pid     *actor.PID
+	src     dmx.Source
+	monitor bool
 }
 
 // universeActor owns the levels of one universe. It applies commands in
@@ -92,8 +128,23 @@ type universeActor struct {
 	timer     *time.Timer  // sends the tick; made once in Started, reset for each tick
 	armed     bool         // a tick is due
 	nextTick  time.Time    // when the armed tick is due
-	onChange  func()       // called when levels or blackout change (persistence)
+	onChange  func()       // called when levels, blackout or the show change (persistence)
 	net       *netSources  // network input sources; nil without inputs
+	quietEnd  bool         // an endQuietBatch is in the mailbox
+	// readAt holds when each desk command of the current batch was read,
+	// for dmxd_command_latency_seconds (latency nil: not measured).
+	readAt  []time.Time
+	latency prometheus.Observer
+	// The show (see show.go).
+	show      dmx.Show
+	grand     uint8                     // the grand master's copy
+	flashes   map[string]dmx.ChannelSet // each desk's flash, by connection
+	flashAll  dmx.ChannelSet            // every flash together
+	out       dmx.Frame                 // what went out last (see computeOut)
+	monSent   dmx.Frame                 // the output as the monitoring desks were last told it
+	monitors  int                       // subscribers with monitor set
+	showDirty showParts                 // show messages owed to the desks
+	showPace  *rate.Limiter             // paces show broadcasts to one of each a period
 }
 
 // updateBurst lets two updates go out back to back after a quiet period,
@@ -120,12 +171,16 @@ func newUniverseActor(number int, period time.Duration, mode dmx.Merge, outputs 
 		subs:      map[string]subscriber{},
 		replies:   map[string]*applied{},
 		updates:   rate.NewLimiter(rate.Every(period), updateBurst),
+		show:      dmx.NewShow(),
+		grand:     dmx.FullMaster,
+		showPace:  rate.NewLimiter(rate.Every(period), updateBurst),
 	}
 }
 
 var (
-	endBatchMsg = &endBatch{}
-	tickMsg     = &tick{}
+	endBatchMsg      = &endBatch{}
+	endQuietBatchMsg = &endQuietBatch{}
+	tickMsg          = &tick{}
 )
 
 func (u *universeActor) Receive(ctx actor.Context) {
@@ -143,6 +198,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.apply(ctx, m)
 	case *endBatch:
 		u.endBatch(ctx)
+	case *endQuietBatch:
+		u.quietEnd = false
+		if u.batching {
+			u.endBatch(ctx)
+		}
 	case *tick:
 		u.tick(ctx)
 	case *attach:
@@ -150,6 +210,9 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
 		ctx.Watch(m.conn)
 		ctx.Send(m.conn, u.state())
+		for _, msg := range u.showMsgs(u.attachParts()) {
+			ctx.Send(m.conn, msg)
+		}
 		for _, st := range u.outStatus {
 			if st != nil && !st.Up {
 				ctx.Send(m.conn, st)
@@ -158,6 +221,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if s, ok := u.subs[m.Who.Id]; ok {
 			delete(u.subs, m.Who.Id)
+			if s.monitor {
+				u.monitors--
+			}
+			// However the desk went, its flash goes with it.
+			u.setFlash(ctx, m.Who.Id, dmx.ChannelSet{})
 			if u.mixer.Mode() == dmx.HTP {
 				u.mixer.Release(s.src)
 				u.changed(ctx)
@@ -182,7 +250,8 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.publish(ctx)
 		ctx.Respond(&flushed{})
 	case *snapshotQuery:
-		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout})
+		show, grand := u.show.Clone(), u.grand
+		ctx.Respond(&dmx.UniverseState{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout, Show: &show, GrandMaster: &grand})
 	}
 }
 
@@ -204,6 +273,10 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		u.order = append(u.order, m.from)
 	}
 	r.weight += m.weight
+	if u.latency != nil && !m.cmd.ReadAt.IsZero() {
+		u.readAt = append(u.readAt, m.cmd.ReadAt)
+	}
+	var refused *Error
 	switch m.cmd.Kind {
 	case KindDMX:
 		u.mixer.Set(src, m.cmd.Changes)
@@ -211,7 +284,7 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 	case KindFade:
 		u.mixer.Fade(src, m.cmd.Changes, m.cmd.Duration, time.Now())
 		u.changed(ctx)
-	case KindBlackout:
+	case KindBlackout, KindBlackoutAll:
 		if u.blackout != m.cmd.On {
 			u.blackout = m.cmd.On
 			u.broadcast(ctx, &Blackout{Universe: u.number, On: u.blackout})
@@ -219,11 +292,22 @@ func (u *universeActor) apply(ctx actor.Context, m *apply) {
 		}
 	case KindGet:
 		r.replies = append(r.replies, u.state())
+	default:
+		refused = u.applyShow(ctx, m, r)
 	}
-	if m.cmd.ID != nil {
+	switch {
+	case refused != nil:
+		r.replies = append(r.replies, refused)
+	case m.fan != 0:
+		r.replies = append(r.replies, &fanDone{seq: m.fan})
+	case m.cmd.ID != nil:
 		r.replies = append(r.replies, &Ack{ID: m.cmd.ID})
 	}
 	u.openBatch(ctx)
+	if m.quiet && !u.quietEnd {
+		u.quietEnd = true
+		ctx.Send(ctx.Self(), endQuietBatchMsg)
+	}
 }
 
 // openBatch queues the endBatch of the current batch unless it is queued.
@@ -250,14 +334,24 @@ func (u *universeActor) changed(ctx actor.Context) {
 func (u *universeActor) endBatch(ctx actor.Context) {
 	u.batching = false
 	u.publish(ctx)
+	if len(u.readAt) > 0 {
+		now := time.Now()
+		for _, t := range u.readAt {
+			u.latency.Observe(now.Sub(t).Seconds())
+		}
+		clear(u.readAt)
+		u.readAt = u.readAt[:0]
+	}
 	for _, pid := range u.order {
 		r := u.replies[pid.Id]
 		delete(u.replies, pid.Id)
+		u.fillMonitor(r)
 		ctx.Send(pid, r)
 	}
 	clear(u.order)
 	u.order = u.order[:0]
 	u.sendUpdate(ctx)
+	u.sendShow(ctx)
 	u.armTick()
 }
 
@@ -274,6 +368,7 @@ func (u *universeActor) tick(ctx actor.Context) {
 	}
 	u.publish(ctx)
 	u.sendUpdate(ctx)
+	u.sendShow(ctx)
 	u.armTick()
 }
 
@@ -281,7 +376,7 @@ func (u *universeActor) tick(ctx actor.Context) {
 // period after the previous tick (an absolute schedule, so fade steps do
 // not drift), or one period from now.
 func (u *universeActor) armTick() {
-	if u.armed || (!u.mixer.Fading() && !u.mixer.Changed()) {
+	if u.armed || (!u.mixer.Fading() && !u.mixer.Changed() && !u.monitorPending() && u.showDirty == 0) {
 		return
 	}
 	now := time.Now()
@@ -303,14 +398,10 @@ func (u *universeActor) publish(ctx actor.Context) {
 		return
 	}
 	u.dirty = false
-	levels := u.mixer.Levels()
+	u.computeOut()
 	for _, o := range u.outputs {
 		f := o.frames.get()
-		if u.blackout {
-			f.frame = dmx.Frame{}
-		} else {
-			f.frame = *levels
-		}
+		f.frame = u.out
 		ctx.Send(o.pid, f)
 	}
 }
@@ -324,7 +415,14 @@ func (u *universeActor) publish(ctx actor.Context) {
 // tries again.
 func (u *universeActor) sendUpdate(ctx actor.Context) {
 	now := time.Now()
-	if !u.mixer.Changed() || u.fanningOut(now) || !u.budget.ready(now) || !u.updates.Allow() {
+	levelsChanged, monitor := u.mixer.Changed(), u.monitorPending()
+	if !levelsChanged && !monitor || u.fanningOut(now) || !u.budget.ready(now) || !u.updates.Allow() {
+		return
+	}
+	if monitor {
+		u.sendMonitor(ctx)
+	}
+	if !levelsChanged {
 		return
 	}
 	u.budget.charge(len(u.subs))

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"reflect"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,7 +22,7 @@ func TestHelloAndStateOnConnect(t *testing.T) {
 	if !ok {
 		t.Fatal("first message is not hello")
 	}
-	if *h != (Hello{Version: "t1", Universes: 3, Rate: 20, Merge: "htp"}) {
+	if !reflect.DeepEqual(*h, Hello{Version: "t1", Universes: 3, Rate: 20, Merge: "htp", Features: ShowFeatures()}) {
 		t.Errorf("hello %+v", *h)
 	}
 	seen := map[int]bool{}

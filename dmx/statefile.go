@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -15,23 +16,51 @@ const StateFileVersion = 1
 
 // UniverseState is what a state file keeps of one universe.
 type UniverseState struct {
-	Universe int   `json:"universe"`
-	Blackout bool  `json:"blackout"`
-	Values   Frame `json:"-"`
+	Universe int
+	Blackout bool
+	Values   Frame
+	// Show is the universe's looks, cues, labels and master; nil is an
+	// empty show (NewShow).
+	Show *Show
+	// GrandMaster is the master over all universes, which the file keeps
+	// once: LoadState sets it in every universe's state, SaveState takes
+	// the first one's. nil is full.
+	GrandMaster *uint8
 }
 
 // stateFile is the JSON form of a state file. Values are written as
 // numbers (not base64) so that the file is readable and editable by hand.
+// Everything after Universes' values is optional, so that files written
+// before the show features load (and older builds ignore it: the version
+// stays 1).
 type stateFile struct {
-	Version   int             `json:"version"`
-	Saved     time.Time       `json:"saved"`
-	Universes []universeState `json:"universes"`
+	Version     int             `json:"version"`
+	Saved       time.Time       `json:"saved"`
+	GrandMaster *uint           `json:"grand_master,omitempty"`
+	Universes   []universeState `json:"universes"`
 }
 
 type universeState struct {
-	Universe int    `json:"universe"`
-	Blackout bool   `json:"blackout"`
-	Values   []uint `json:"values"`
+	Universe int               `json:"universe"`
+	Blackout bool              `json:"blackout"`
+	Values   []uint            `json:"values"`
+	Name     string            `json:"name,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Master   *uint             `json:"master,omitempty"`
+	Looks    []lookState       `json:"looks,omitempty"`
+	Cues     []cueState        `json:"cues,omitempty"`
+	Cue      int               `json:"cue,omitempty"`
+}
+
+// lookState is a look in the file: its channels and their levels.
+type lookState struct {
+	Name   string          `json:"name"`
+	Levels map[string]uint `json:"levels"`
+}
+
+type cueState struct {
+	Look string `json:"look"`
+	Ms   int64  `json:"ms"`
 }
 
 // ErrNoState is returned by LoadState when the file does not exist yet.
@@ -55,6 +84,13 @@ func LoadState(path string) ([]UniverseState, error) {
 	if f.Version != StateFileVersion {
 		return nil, fmt.Errorf("parse %s: version %d, want %d", path, f.Version, StateFileVersion)
 	}
+	grand := uint8(FullMaster)
+	if f.GrandMaster != nil {
+		if *f.GrandMaster > MaxLevel {
+			return nil, fmt.Errorf("parse %s: grand master %d is over %d", path, *f.GrandMaster, MaxLevel)
+		}
+		grand = uint8(*f.GrandMaster)
+	}
 	out := make([]UniverseState, 0, len(f.Universes))
 	seen := map[int]bool{}
 	for _, u := range f.Universes {
@@ -72,6 +108,13 @@ func LoadState(path string) ([]UniverseState, error) {
 			}
 			s.Values[i] = byte(v)
 		}
+		show, err := u.show()
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: universe %d: %w", path, u.Universe, err)
+		}
+		s.Show = show
+		g := grand
+		s.GrandMaster = &g
 		out = append(out, s)
 	}
 	return out, nil
@@ -88,6 +131,13 @@ func SaveState(path string, states []UniverseState, now time.Time) error {
 			vs[j] = uint(v)
 		}
 		f.Universes[i] = universeState{Universe: s.Universe, Blackout: s.Blackout, Values: vs}
+		if s.Show != nil {
+			f.Universes[i].setShow(s.Show)
+		}
+	}
+	if len(states) > 0 && states[0].GrandMaster != nil {
+		g := uint(*states[0].GrandMaster)
+		f.GrandMaster = &g
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -161,4 +211,90 @@ func MoveAside(path string, now time.Time) (string, error) {
 		return "", fmt.Errorf("move %s aside: %w", path, err)
 	}
 	return to, nil
+}
+
+// show returns the show u's file form holds, validated.
+func (u *universeState) show() (*Show, error) {
+	s := NewShow()
+	s.Name = u.Name
+	if u.Master != nil {
+		if *u.Master > MaxLevel {
+			return nil, fmt.Errorf("master %d is over %d", *u.Master, MaxLevel)
+		}
+		s.Master = uint8(*u.Master)
+	}
+	for k, l := range u.Labels {
+		ch, ok := channelKey(k)
+		if !ok {
+			return nil, fmt.Errorf("label key %q is not a channel 1..%d", k, Slots)
+		}
+		if l == "" {
+			continue
+		}
+		if s.Labels == nil {
+			s.Labels = map[uint16]string{}
+		}
+		s.Labels[uint16(ch)] = l
+	}
+	for _, ls := range u.Looks {
+		l := Look{Name: ls.Name}
+		for k, v := range ls.Levels {
+			ch, ok := channelKey(k)
+			if !ok {
+				return nil, fmt.Errorf("look %q: key %q is not a channel 1..%d", ls.Name, k, Slots)
+			}
+			if v > MaxLevel {
+				return nil, fmt.Errorf("look %q: channel %d level %d is over %d", ls.Name, ch, v, MaxLevel)
+			}
+			l.Channels.Add(ch - 1)
+			l.Levels[ch-1] = uint8(v)
+		}
+		s.Looks = append(s.Looks, l)
+	}
+	for _, c := range u.Cues {
+		if c.Ms < 0 || c.Ms > MaxCueFade.Milliseconds() {
+			return nil, fmt.Errorf("cue of look %q: ms %d outside 0..%d", c.Look, c.Ms, MaxCueFade.Milliseconds())
+		}
+		s.Cues = append(s.Cues, Cue{Look: c.Look, Fade: time.Duration(c.Ms) * time.Millisecond})
+	}
+	s.Current = u.Cue
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// setShow writes s into u's file form.
+func (u *universeState) setShow(s *Show) {
+	u.Name = s.Name
+	if len(s.Labels) > 0 {
+		u.Labels = make(map[string]string, len(s.Labels))
+		for ch, l := range s.Labels {
+			u.Labels[strconv.Itoa(int(ch))] = l
+		}
+	}
+	m := uint(s.Master)
+	u.Master = &m
+	for _, l := range s.Looks {
+		ls := lookState{Name: l.Name, Levels: make(map[string]uint, l.Channels.Len())}
+		l.Channels.Each(func(i int) { ls.Levels[strconv.Itoa(i+1)] = uint(l.Levels[i]) })
+		u.Looks = append(u.Looks, ls)
+	}
+	for _, c := range s.Cues {
+		u.Cues = append(u.Cues, cueState{Look: c.Look, Ms: c.Fade.Milliseconds()})
+	}
+	u.Cue = s.Current
+}
+
+// channelKey parses a channel number written as a JSON object key,
+// "1".."512" without leading zeros.
+func channelKey(k string) (int, bool) {
+	if k == "" || len(k) > 3 || k[0] == '0' {
+		return 0, false
+	}
+	n, err := strconv.Atoi(k)
+	if err != nil || !ValidChannel(n) || strconv.Itoa(n) != k {
+		return 0, false
+	}
+	return n, true
 }

@@ -107,6 +107,7 @@ func TestMetrics(t *testing.T) {
 	want := map[string]float64{
 		`dmxd_connections`:                                1,
 		`dmxd_commands_accepted_total`:                    1,
+		`dmxd_command_latency_seconds_count`:              1, // the accepted command, read to published
 		`dmxd_commands_refused_total{code="bad_channel"}`: 1,
 		`dmxd_commands_refused_total{code="bad_value"}`:   1,
 		`dmxd_commands_refused_total{code="bad_json"}`:    0,
@@ -123,6 +124,11 @@ func TestMetrics(t *testing.T) {
 		if s[k] <= 0 {
 			t.Errorf("%s = %v, want > 0", k, s[k])
 		}
+	}
+	// The command's latency is in seconds and below the histogram's top
+	// bucket (a second), and counted once in it.
+	if lat := s[`dmxd_command_latency_seconds_sum`]; lat <= 0 || lat >= 1 || s[`dmxd_command_latency_seconds_bucket{le="1"}`] != 1 {
+		t.Errorf("command latency: sum %v s, %v in the 1 s bucket; want one command, under a second", lat, s[`dmxd_command_latency_seconds_bucket{le="1"}`])
 	}
 	// The histogram is in seconds: no interval is under the enttec-pro
 	// minimum gap (1 ms), so their mean is over 1 ms, and the mean of nine

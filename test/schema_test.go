@@ -197,7 +197,7 @@ func TestDocExamplesMatchSchemas(t *testing.T) {
 			case obj["type"] != nil:
 				messages++
 				ps.checkServerMessage(t, span)
-			case obj["dmx"] != nil || obj["fade"] != nil || obj["blackout"] != nil || obj["get"] != nil:
+			case slices.ContainsFunc(commandKeys, func(k string) bool { return obj[k] != nil }):
 				commands++
 				if err := ps.command.Validate(parse(t, span)); err != nil {
 					t.Errorf("%s: command %s does not match client/command.json: %v", doc, span, err)
@@ -211,6 +211,11 @@ func TestDocExamplesMatchSchemas(t *testing.T) {
 		t.Errorf("found %d commands and %d server messages in the docs, want at least 6 and 5", commands, messages)
 	}
 }
+
+// commandKeys are the command keys of the protocol, version 1's and show
+// control's.
+var commandKeys = []string{"dmx", "fade", "blackout", "get", "look_save", "look_recall", "look_rename", "look_delete",
+	"look_list", "cue_list", "go", "back", "master", "grand_master", "blackout_all", "flash", "label", "universe_name", "monitor"}
 
 // commandCase is a client message with the answer dmxd gives it.
 type commandCase struct {
@@ -285,6 +290,46 @@ var commandCases = []commandCase{
 	{text: `{"get": true, "universe": 3, "id": 61}`, code: "bad_universe", unexpressible: "the number of universes is the server's"},
 }
 
+// showCommandCases run after commandCases, on the same dmxd.
+var showCommandCases = []commandCase{
+	// Applied.
+	{text: `{"look_save": "Warm", "id": 70}`},
+	{text: `{"look_save": "Spot", "channels": [1, 2], "universe": 2, "id": 71}`},
+	{text: `{"look_recall": "Warm", "ms": 100, "id": 72}`},
+	{text: `{"look_rename": "Warm", "to": "Amber", "id": 73}`},
+	{text: `{"look_list": true, "id": 74}`},
+	{text: `{"cue_list": [{"look": "Amber", "ms": 0}, {"look": "Amber"}], "id": 75}`},
+	{text: `{"go": true, "id": 76}`},
+	{text: `{"back": true, "id": 77}`},
+	{text: `{"look_save": "Gone", "id": 78}`},
+	{text: `{"look_delete": "Gone", "id": 79}`},
+	{text: `{"monitor": true, "id": 80}`},
+	{text: `{"master": 200, "id": 81}`},
+	{text: `{"grand_master": 255, "id": 82}`},
+	{text: `{"blackout_all": false, "id": 83}`},
+	{text: `{"flash": [3], "id": 84}`},
+	{text: `{"flash": [], "id": 85}`},
+	{text: `{"label": {"1": "Front", "2": ""}, "id": 86}`},
+	{text: `{"universe_name": "Stage", "universe": 2, "id": 87}`},
+	{text: `{"master": 255, "id": 88}`},
+	// Refused.
+	{text: `{"look_save": 5, "id": 90}`, code: "bad_request"},
+	{text: `{"look_save": "a", "ms": 5, "id": 91}`, code: "bad_request"},
+	{text: `{"look_rename": "Amber", "id": 92}`, code: "bad_request"},
+	{text: `{"go": false, "id": 93}`, code: "bad_request"},
+	{text: `{"grand_master": 1, "universe": 1, "id": 94}`, code: "bad_request"},
+	{text: `{"cue_list": [{"look": "Amber", "fade": 1}], "id": 95}`, code: "bad_request"},
+	{text: `{"monitor": "yes", "id": 96}`, code: "bad_request"},
+	{text: `{"flash": [513], "id": 97}`, code: "bad_channel"},
+	{text: `{"label": {"0": "x"}, "id": 98}`, code: "bad_channel"},
+	{text: `{"look_save": "", "id": 99}`, code: "bad_value"},
+	{text: `{"master": 256, "id": 100}`, code: "bad_value"},
+	{text: `{"look_recall": "Nope", "id": 101}`, code: "bad_value", unexpressible: "which looks exist is the server's"},
+	{text: `{"look_delete": "Amber", "id": 102}`, code: "bad_value", unexpressible: "which looks the cue list names is the server's"},
+	{text: `{"look_save": "` + strings.Repeat("é", 40) + `", "id": 103}`, code: "bad_value", unexpressible: "a schema counts characters, dmxd bytes"},
+	{text: `{"label": {"1": "x"}, "universe": 3, "id": 104}`, code: "bad_universe", unexpressible: "the number of universes is the server's"},
+}
+
 // TestCommandSchemaAgreesWithServer checks that the command schema
 // accepts every case of commandCases that dmxd applies and rejects every
 // one it refuses, except where a schema cannot say it (the case names why,
@@ -293,7 +338,7 @@ var commandCases = []commandCase{
 // checks that it answers each as the case says.
 func TestCommandSchemaAgreesWithServer(t *testing.T) {
 	ps := loadSchemas(t)
-	for _, c := range commandCases {
+	for _, c := range slices.Concat(commandCases, showCommandCases) {
 		if c.code == "bad_json" {
 			continue
 		}
@@ -387,15 +432,18 @@ func TestServerMessagesMatchSchemas(t *testing.T) {
 	desk := r.dial(p, 2)
 	watcher := r.dial(p, 2)
 
-	for _, c := range commandCases {
-		m := r.send(desk, c.text)
-		switch {
-		case c.code == "" && m.Type != "ack":
-			t.Errorf("%s: dmxd answered %s, want an ack", c.text, m.Raw)
-		case c.code != "" && (m.Type != "error" || m.Code != c.code):
-			t.Errorf("%s: dmxd answered %s, want error %s", c.text, m.Raw, c.code)
+	run := func(cases []commandCase) {
+		for _, c := range cases {
+			m := r.send(desk, c.text)
+			switch {
+			case c.code == "" && m.Type != "ack":
+				t.Errorf("%s: dmxd answered %s, want an ack", c.text, m.Raw)
+			case c.code != "" && (m.Type != "error" || m.Code != c.code):
+				t.Errorf("%s: dmxd answered %s, want error %s", c.text, m.Raw, c.code)
+			}
 		}
 	}
+	run(commandCases)
 	if err := desk.Conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -405,6 +453,9 @@ func TestServerMessagesMatchSchemas(t *testing.T) {
 		v, ok := m.Changes["1"]
 		return m.Type == "update" && m.Universe == 1 && ok && v == 0
 	})
+	// The show broadcasts reach the watcher before the output messages
+	// below, and are checked with every message.
+	run(showCommandCases)
 
 	// Unplug: every desk hears the output go down, a desk that connects
 	// while it is down hears it after the universe's state. The link goes
@@ -452,6 +503,12 @@ func TestServerMessagesMatchSchemas(t *testing.T) {
 		}
 	}
 	t.Logf("validated %d server messages: %v", len(r.msgs), types)
+	// The desk that monitors got the whole output, then its changes (the
+	// master moved): both forms were checked.
+	if !slices.ContainsFunc(r.msgs, func(m testkit.Message) bool { return m.Type == "monitor" && m.Values != nil }) ||
+		!slices.ContainsFunc(r.msgs, func(m testkit.Message) bool { return m.Type == "monitor" && m.Changes != nil }) {
+		t.Errorf("no monitor message with values and one with changes")
+	}
 	for typ := range ps.byType {
 		if types[typ] == 0 {
 			t.Errorf("dmxd sent no %s message in this test: the schema server/%s.json went unchecked", typ, typ)

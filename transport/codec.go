@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,9 +20,9 @@ import (
 // Error codes of the protocol.
 const (
 	CodeBadJSON     = "bad_json"
-	CodeBadRequest  = "bad_request"
+	CodeBadRequest  = actors.CodeBadRequest
 	CodeBadChannel  = "bad_channel"
-	CodeBadValue    = "bad_value"
+	CodeBadValue    = actors.CodeBadValue
 	CodeBadUniverse = "bad_universe"
 	CodeRateLimited = "rate_limited"
 	CodeUnsupported = "unsupported"
@@ -46,7 +47,45 @@ const (
 	keyID       = "id"
 	keyStart    = "start"
 	keyMs       = "ms"
+	// Show control (docs/protocol.md, Show control).
+	keyLookSave     = "look_save"
+	keyLookRecall   = "look_recall"
+	keyLookRename   = "look_rename"
+	keyLookDelete   = "look_delete"
+	keyLookList     = "look_list"
+	keyCueList      = "cue_list"
+	keyGo           = "go"
+	keyBack         = "back"
+	keyMaster       = "master"
+	keyGrandMaster  = "grand_master"
+	keyBlackoutAll  = "blackout_all"
+	keyFlash        = "flash"
+	keyLabel        = "label"
+	keyUniverseName = "universe_name"
+	keyMonitor      = "monitor"
+	keyChannels     = "channels"
+	keyTo           = "to"
+	keyCueLook      = "look"
 )
+
+// commandKinds maps every command key to its kind.
+var commandKinds = map[string]actors.Kind{
+	keyDMX: actors.KindDMX, keyFade: actors.KindFade, keyBlackout: actors.KindBlackout, keyGet: actors.KindGet,
+	keyLookSave: actors.KindLookSave, keyLookRecall: actors.KindLookRecall, keyLookRename: actors.KindLookRename,
+	keyLookDelete: actors.KindLookDelete, keyLookList: actors.KindLookList, keyCueList: actors.KindCueList,
+	keyGo: actors.KindGo, keyBack: actors.KindBack, keyMaster: actors.KindMaster, keyGrandMaster: actors.KindGrandMaster,
+	keyBlackoutAll: actors.KindBlackoutAll, keyFlash: actors.KindFlash, keyLabel: actors.KindLabel,
+	keyUniverseName: actors.KindUniverseName, keyMonitor: actors.KindMonitor,
+}
+
+// optionOwners names, for each option key, the commands it belongs to
+// (universe and id belong to every command but two, see decodeCommandJSON).
+var optionOwners = map[string][]string{
+	keyStart:    {keyDMX, keyFade},
+	keyMs:       {keyFade, keyLookRecall},
+	keyChannels: {keyLookSave},
+	keyTo:       {keyLookRename},
+}
 
 func refuse(id actors.ID, code, format string, args ...any) *actors.Error {
 	return &actors.Error{ID: id, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -84,20 +123,26 @@ func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Err
 		return nil, refuse(cmd.ID, CodeBadRequest, "key %q appears twice", twice)
 	}
 	var name string
-	for k := range obj {
-		switch k {
-		case keyDMX, keyFade, keyBlackout, keyGet:
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		_, isCommand := commandKinds[k]
+		_, isOption := optionOwners[k]
+		switch {
+		case isCommand:
 			if name != "" {
 				return nil, refuse(cmd.ID, CodeBadRequest, "one command per message: got %q and %q", name, k)
 			}
 			name = k
-		case keyUniverse, keyID, keyStart, keyMs:
+		case isOption, k == keyUniverse, k == keyID:
 		default:
 			return nil, refuse(cmd.ID, CodeBadRequest, "unknown key %q", k)
 		}
 	}
 	if name == "" {
-		return nil, refuse(cmd.ID, CodeBadRequest, "no command: want one of dmx, fade, blackout, get")
+		return nil, refuse(cmd.ID, CodeBadRequest, "no command: want one of dmx, fade, blackout, get (or a show command)")
+	}
+	cmd.Kind = commandKinds[name]
+	if _, ok := obj[keyUniverse]; ok && cmd.Kind.AllUniverses() {
+		return nil, refuse(cmd.ID, CodeBadRequest, "%s is for every universe: it takes no universe", name)
 	}
 	if raw, ok := obj[keyUniverse]; ok {
 		u, ok := parseInt(raw)
@@ -109,14 +154,13 @@ func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Err
 		}
 		cmd.Universe = int(u)
 	}
+	for _, opt := range slices.Sorted(maps.Keys(optionOwners)) {
+		owners := optionOwners[opt]
+		if _, ok := obj[opt]; ok && !slices.Contains(owners, name) {
+			return nil, refuse(cmd.ID, CodeBadRequest, "%s belongs to %s only", opt, strings.Join(owners, " and "))
+		}
+	}
 	_, hasStart := obj[keyStart]
-	_, hasMs := obj[keyMs]
-	if hasMs && name != keyFade {
-		return nil, refuse(cmd.ID, CodeBadRequest, "ms belongs to fade only")
-	}
-	if hasStart && name != keyDMX && name != keyFade {
-		return nil, refuse(cmd.ID, CodeBadRequest, "start belongs to dmx and fade only")
-	}
 	switch name {
 	case keyDMX, keyFade:
 		cmd.Kind = actors.KindDMX
@@ -129,16 +173,6 @@ func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Err
 			return nil, e
 		}
 		cmd.Changes = changes
-		if name == keyFade && hasMs {
-			ms, ok := parseInt(obj[keyMs])
-			if !ok {
-				return nil, refuse(cmd.ID, CodeBadRequest, "ms must be an integer")
-			}
-			if ms < 0 || ms > MaxFadeMs {
-				return nil, refuse(cmd.ID, CodeBadValue, "ms %s is outside 0..%d", bytes.TrimSpace(obj[keyMs]), MaxFadeMs)
-			}
-			cmd.Duration = time.Duration(ms) * time.Millisecond
-		}
 	case keyBlackout:
 		cmd.Kind = actors.KindBlackout
 		if err := json.Unmarshal(obj[name], &cmd.On); err != nil || isNull(obj[name]) {
@@ -151,7 +185,31 @@ func decodeCommandJSON(data []byte, universes int) (*actors.Command, *actors.Err
 			return nil, refuse(cmd.ID, CodeBadRequest, "get must be true")
 		}
 	}
+	if e := decodeShow(cmd, name, obj); e != nil {
+		e.ID = cmd.ID
+		return nil, e
+	}
+	if raw, ok := obj[keyMs]; ok {
+		d, e := decodeMs(raw)
+		if e != nil {
+			e.ID = cmd.ID
+			return nil, e
+		}
+		cmd.Duration = d
+	}
 	return cmd, nil
+}
+
+// decodeMs decodes a fade time in milliseconds, 0..MaxFadeMs.
+func decodeMs(raw json.RawMessage) (time.Duration, *actors.Error) {
+	ms, ok := parseInt(raw)
+	if !ok {
+		return 0, refuse(nil, CodeBadRequest, "ms must be an integer")
+	}
+	if ms < 0 || ms > MaxFadeMs {
+		return 0, refuse(nil, CodeBadValue, "ms %s is outside 0..%d", bytes.TrimSpace(raw), MaxFadeMs)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // decodeLevels decodes the object form {"1": 255} or the array form

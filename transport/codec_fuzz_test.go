@@ -36,7 +36,14 @@ func FuzzDecodeCommand(f *testing.F) {
 		`{"dmx": [1], "dmx": [2], "id": 1}`,
 		`{"dmx": {"1": 1, "\u0031": 2}}`,
 		`{"get": true, "id": "\ud800"}`,
+		`{"cue_list": [{"look": "a", "look": "b"}]}`,
+		`{"label": {"1": "a", "\u0031": "b"}}`,
+		`{"look_save": "a\u0000"}`,
+		`{"grand_master": 1, "universe": 1}`,
 	} {
+		f.Add([]byte(s), uint16(4))
+	}
+	for _, s := range showForms {
 		f.Add([]byte(s), uint16(4))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, n uint16) {
@@ -88,6 +95,10 @@ func FuzzDecodeCommand(f *testing.F) {
 			if len(cmd.Changes) != 0 || cmd.Duration != 0 {
 				t.Fatalf("%d command carries channels", cmd.Kind)
 			}
+		case actors.KindLookSave, actors.KindLookRecall, actors.KindLookRename, actors.KindLookDelete, actors.KindLookList,
+			actors.KindCueList, actors.KindGo, actors.KindBack, actors.KindMaster, actors.KindGrandMaster,
+			actors.KindBlackoutAll, actors.KindFlash, actors.KindLabel, actors.KindUniverseName, actors.KindMonitor:
+			checkShowCommand(t, cmd)
 		default:
 			t.Fatalf("unknown kind %d", cmd.Kind)
 		}
@@ -155,5 +166,44 @@ func namesAKeyTwice(data []byte) bool {
 		if n := len(stack); n > 0 && stack[n-1].keys != nil {
 			stack[n-1].key = true
 		}
+	}
+}
+
+// checkShowCommand fails when an accepted show command breaks a bound.
+func checkShowCommand(t *testing.T, cmd *actors.Command) {
+	t.Helper()
+	if len(cmd.Changes) != 0 {
+		t.Fatalf("show command %d carries levels", cmd.Kind)
+	}
+	if w := cmd.Weight(); w > 9 {
+		t.Fatalf("show command of weight %d", w)
+	}
+	names := []string{cmd.Name, cmd.To}
+	for _, c := range cmd.Cues {
+		names = append(names, c.Look)
+		if c.Fade < 0 || c.Fade.Milliseconds() > MaxFadeMs {
+			t.Fatalf("cue fade %v out of range", c.Fade)
+		}
+	}
+	for _, n := range names {
+		if dmx.CheckName(n, dmx.MaxNameBytes, true) != nil {
+			t.Fatalf("name %q accepted", n)
+		}
+	}
+	if len(cmd.Cues) > dmx.MaxCues {
+		t.Fatalf("%d cues accepted", len(cmd.Cues))
+	}
+	for _, l := range cmd.Labels {
+		if !dmx.ValidChannel(int(l.Channel)) || dmx.CheckName(l.Text, dmx.MaxLabelBytes, true) != nil {
+			t.Fatalf("label %+v accepted", l)
+		}
+	}
+	for _, c := range cmd.Channels {
+		if !dmx.ValidChannel(int(c)) {
+			t.Fatalf("channel %d accepted", c)
+		}
+	}
+	if cmd.Duration < 0 || cmd.Duration.Milliseconds() > MaxFadeMs {
+		t.Fatalf("duration %v out of range", cmd.Duration)
 	}
 }

@@ -215,8 +215,9 @@ func (c *conn) readPump() {
 			lim.readStarts(time.Now())
 		}
 		kind, data, err := readMessage(c.ws, &msgBuf, MaxMessageSize)
+		readAt := time.Now()
 		if lim != nil {
-			lim.readEnds(time.Now())
+			lim.readEnds(readAt)
 		}
 		if errors.Is(err, errTooBig) {
 			// Close with 1009 at once (what is queued goes out first),
@@ -288,7 +289,9 @@ func (c *conn) readPump() {
 			continue
 		}
 		c.srv.cfg.Metrics.CommandsAccepted.Inc()
-		if !deliver(&actors.Received{Cmd: cmd}, cmd.Weight()) {
+		cmd.ReadAt = readAt
+		quiet := c.win.inUse(cfg.Window) == 0
+		if !deliver(&actors.Received{Cmd: cmd, Quiet: quiet}, cmd.Weight()) {
 			break
 		}
 		c.resetReadDeadline()

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dmxd/dmxd/actors"
+	"github.com/dmxd/dmxd/dmx"
 )
 
 // AppendMessage appends the JSON encoding of a server message (one of the
@@ -14,7 +15,11 @@ import (
 func AppendMessage(dst []byte, msg any) ([]byte, error) {
 	switch m := msg.(type) {
 	case *actors.Update:
-		dst = append(dst, `{"type":"update","universe":`...)
+		if m.Monitor {
+			dst = append(dst, `{"type":"monitor","universe":`...)
+		} else {
+			dst = append(dst, `{"type":"update","universe":`...)
+		}
 		dst = strconv.AppendInt(dst, int64(m.Universe), 10)
 		dst = append(dst, `,"changes":{`...)
 		for i, c := range m.Changes {
@@ -37,14 +42,8 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 	case *actors.State:
 		dst = append(dst, `{"type":"state","universe":`...)
 		dst = strconv.AppendInt(dst, int64(m.Universe), 10)
-		dst = append(dst, `,"values":[`...)
-		for i, v := range m.Values {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendUint(dst, uint64(v), 10)
-		}
-		dst = append(dst, `],"blackout":`...)
+		dst = appendValues(dst, &m.Values)
+		dst = append(dst, `,"blackout":`...)
 		dst = strconv.AppendBool(dst, m.Blackout)
 		return append(dst, '}'), nil
 	case *actors.Blackout:
@@ -82,14 +81,80 @@ func AppendMessage(dst []byte, msg any) ([]byte, error) {
 			us[i] = i + 1
 		}
 		return appendJSON(dst, struct {
-			Type      string `json:"type"`
-			Version   string `json:"version"`
-			Universes []int  `json:"universes"`
-			Rate      int    `json:"rate"`
-			Merge     string `json:"merge"`
-		}{"hello", m.Version, us, m.Rate, m.Merge})
+			Type      string   `json:"type"`
+			Version   string   `json:"version"`
+			Universes []int    `json:"universes"`
+			Rate      int      `json:"rate"`
+			Merge     string   `json:"merge"`
+			Features  []string `json:"features,omitempty"`
+		}{"hello", m.Version, us, m.Rate, m.Merge, m.Features})
+	case *actors.MonitorState:
+		dst = append(dst, `{"type":"monitor","universe":`...)
+		dst = strconv.AppendInt(dst, int64(m.Universe), 10)
+		dst = appendValues(dst, &m.Values)
+		return append(dst, '}'), nil
+	case *actors.Masters:
+		return appendJSON(dst, struct {
+			Type        string `json:"type"`
+			Universe    int    `json:"universe"`
+			Master      uint8  `json:"master"`
+			GrandMaster uint8  `json:"grand_master"`
+		}{"masters", m.Universe, m.Master, m.GrandMaster})
+	case *actors.Looks:
+		type look struct {
+			Name     string `json:"name"`
+			Channels int    `json:"channels"`
+		}
+		ls := make([]look, len(m.Looks))
+		for i, l := range m.Looks {
+			ls[i] = look{l.Name, l.Channels}
+		}
+		return appendJSON(dst, struct {
+			Type     string `json:"type"`
+			Universe int    `json:"universe"`
+			Looks    []look `json:"looks"`
+		}{"looks", m.Universe, ls})
+	case *actors.Cues:
+		type cue struct {
+			Look string `json:"look"`
+			Ms   int64  `json:"ms"`
+		}
+		cs := make([]cue, len(m.Cues))
+		for i, c := range m.Cues {
+			cs[i] = cue{c.Look, c.Fade.Milliseconds()}
+		}
+		return appendJSON(dst, struct {
+			Type     string `json:"type"`
+			Universe int    `json:"universe"`
+			Cues     []cue  `json:"cues"`
+			Current  int    `json:"current"`
+			Next     int    `json:"next"`
+		}{"cues", m.Universe, cs, m.Current, m.Next})
+	case *actors.Labels:
+		chs := make(map[string]string, len(m.Channels))
+		for _, l := range m.Channels {
+			chs[strconv.Itoa(int(l.Channel))] = l.Text
+		}
+		return appendJSON(dst, struct {
+			Type     string            `json:"type"`
+			Universe int               `json:"universe"`
+			Name     string            `json:"name"`
+			Channels map[string]string `json:"channels"`
+		}{"labels", m.Universe, m.Name, chs})
 	}
 	return dst, fmt.Errorf("encode: unknown server message %T", msg)
+}
+
+// appendValues appends `,"values":[…]` with the 512 levels of f.
+func appendValues(dst []byte, f *dmx.Frame) []byte {
+	dst = append(dst, `,"values":[`...)
+	for i, v := range f {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(v), 10)
+	}
+	return append(dst, ']')
 }
 
 // validUTF8 is utf8.Valid, faster for the short ASCII ids desks send.

@@ -352,6 +352,24 @@ func (s *Server) serveUniverse(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, herr)
 		return
 	}
+	for _, r := range replies {
+		switch m := r.(type) {
+		case *actors.Error:
+			// A show command the universe refused (a look that does not
+			// exist, a full list): nothing of it was applied.
+			writeAPIError(w, s.refused(m))
+			return
+		case *actors.Looks:
+			// look_list's answer, as its message.
+			b, err := AppendMessage(nil, m)
+			if err != nil {
+				writeAPIError(w, &httpError{status: http.StatusInternalServerError, code: CodeUnavailable, message: err.Error()})
+				return
+			}
+			writeRaw(w, http.StatusOK, "application/json", append(b, '\n'))
+			return
+		}
+	}
 	if cmd.Kind == actors.KindGet {
 		st, herr := stateOf(replies)
 		if herr != nil {

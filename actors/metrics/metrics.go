@@ -27,6 +27,11 @@ var FrameIntervalBuckets = []float64{
 	0.023, 0.0235, 0.024, 0.025, 0.030, 0.0455, 0.100, 0.250, 1,
 }
 
+// CommandLatencyBuckets are the buckets of dmxd_command_latency_seconds.
+var CommandLatencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100, 0.250, 1,
+}
+
 // Metrics is every dmxd metric. The zero value is not usable; use New.
 type Metrics struct {
 	// Registry holds the collectors below and the Go runtime and process
@@ -53,6 +58,12 @@ type Metrics struct {
 	// CommandsAccepted counts commands that passed decoding and the rate
 	// limit and went to their universe.
 	CommandsAccepted prometheus.Counter
+	// CommandLatency observes, for each command a desk sent, the time from
+	// its read pump having read it to its universe having published the
+	// frame that carries it (the end of its batch): dmxd's own part of a
+	// change's way to the light, without the network before it and the
+	// output's minimum gap after it.
+	CommandLatency prometheus.Histogram
 	// CommandsRefused counts refused commands by protocol error code.
 	CommandsRefused *prometheus.CounterVec
 	// QueueDrops counts server messages dropped because a client's send
@@ -108,6 +119,11 @@ func New() *Metrics {
 			Namespace: namespace, Name: "commands_accepted_total",
 			Help: "Commands decoded, within the rate limit and passed to their universe.",
 		}),
+		CommandLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "command_latency_seconds",
+			Help:    "From a desk's command read to the frame carrying it published to the outputs.",
+			Buckets: CommandLatencyBuckets,
+		}),
 		CommandsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "commands_refused_total",
 			Help: "Commands refused, by protocol error code.",
@@ -135,7 +151,7 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(
 		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
-		m.CommandsAccepted, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
+		m.CommandsAccepted, m.CommandLatency, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dmxd/dmxd/actors/metrics"
 )
 
 // The flood phase: Config.FloodDesks desks send full-universe arrays to
@@ -232,6 +234,7 @@ func (h *harness) floodPhase(ctx context.Context, start, end time.Time) {
 		defer close(watchDone)
 		h.watchFlood(fctx, fs, stop, watchStop)
 	}()
+	latBefore := h.latencyBuckets()
 	began := time.Now()
 	fs.Start = began.Sub(h.end.Add(-cfg.Duration))
 	var wg sync.WaitGroup
@@ -262,6 +265,7 @@ func (h *harness) floodPhase(ctx context.Context, start, end time.Time) {
 	<-watchDone
 
 	fs.Sent, fs.WithID, fs.Acked = c.sent.Load(), c.withID.Load(), c.acked.Load()
+	fs.OwnP50, fs.OwnP99, fs.OwnCount = latencyQuantiles(latBefore, h.latencyBuckets())
 	fs.Probes, fs.Dark, fs.AckMax = len(pr.latencies), pr.dark, pr.ackMax
 	slices.Sort(pr.latencies)
 	fs.ProbeP50 = percentile(pr.latencies, 0.50)
@@ -501,4 +505,46 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	}
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// latencyBuckets reads dmxd_command_latency_seconds's cumulative bucket
+// counts (one per metrics.CommandLatencyBuckets, then +Inf); nil without
+// /metrics or the histogram.
+func (h *harness) latencyBuckets() []float64 {
+	series := make([]string, 0, len(metrics.CommandLatencyBuckets)+1)
+	for _, b := range metrics.CommandLatencyBuckets {
+		series = append(series, fmt.Sprintf(`dmxd_command_latency_seconds_bucket{le="%s"}`, strconv.FormatFloat(b, 'g', -1, 64)))
+	}
+	series = append(series, `dmxd_command_latency_seconds_bucket{le="+Inf"}`)
+	v := h.metrics(series...)
+	if slices.Contains(v, -1) {
+		return nil
+	}
+	return v
+}
+
+// latencyQuantiles returns the bucket bounds under which half and 99 % of
+// the commands counted between two readings of latencyBuckets were
+// published, and how many there were; -1 bounds when there are none (or
+// past the last finite bucket).
+func latencyQuantiles(before, after []float64) (p50, p99 time.Duration, n int64) {
+	p50, p99 = -1, -1
+	if before == nil || after == nil {
+		return p50, p99, 0
+	}
+	total := after[len(after)-1] - before[len(before)-1]
+	if total <= 0 {
+		return p50, p99, 0
+	}
+	for i, b := range metrics.CommandLatencyBuckets {
+		below := after[i] - before[i]
+		d := time.Duration(b * float64(time.Second))
+		if p50 < 0 && below >= 0.5*total {
+			p50 = d
+		}
+		if p99 < 0 && below >= 0.99*total {
+			p99 = d
+		}
+	}
+	return p50, p99, int64(total)
 }

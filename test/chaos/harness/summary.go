@@ -78,6 +78,13 @@ type FloodStats struct {
 	Probes   int           `json:"probes"`
 	Dark     int           `json:"probes_in_blackout"`
 	ProbeP50 time.Duration `json:"probe_p50_ns"`
+	// OwnP50 and OwnP99 bound dmxd's own latency of the commands it read
+	// during the phase, flood and probe alike (dmxd_command_latency_seconds:
+	// read to published; a histogram bucket's upper bound, -1 past the
+	// last), OwnCount how many commands that is.
+	OwnP50   time.Duration `json:"own_latency_p50_ns"`
+	OwnP99   time.Duration `json:"own_latency_p99_ns"`
+	OwnCount int64         `json:"own_latency_commands"`
 	ProbeP99 time.Duration `json:"probe_p99_ns"`
 	ProbeMax time.Duration `json:"probe_max_ns"`
 	// ProbeBound and AckBound are the bounds on a probe's frame and ack;
@@ -244,6 +251,13 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row("flood RSS before / peak", fmt.Sprintf("%s / %s", mib(f.RSSBase), mib(f.RSSPeak)))
 		row("flood probes timed / in blackout", fmt.Sprintf("%d / %d", f.Probes, f.Dark))
 		row("flood probe to frame p50 / p99 / max", fmt.Sprintf("%v / %v / %v (bound %v)", f.ProbeP50.Round(100*time.Microsecond), f.ProbeP99.Round(100*time.Microsecond), f.ProbeMax.Round(100*time.Microsecond), f.ProbeBound))
+		bound := func(d time.Duration) string {
+			if d < 0 {
+				return "> 1s"
+			}
+			return "≤ " + d.String()
+		}
+		row("flood: dmxd's own read → published p50 / p99", fmt.Sprintf("%s / %s of %d commands (histogram buckets)", bound(f.OwnP50), bound(f.OwnP99), f.OwnCount))
 		row("flood probe ack max", fmt.Sprintf("%v (bound %v)", f.AckMax.Round(100*time.Microsecond), f.AckBound))
 	}
 	keys := slices.Sorted(maps.Keys(sum.Counts))

@@ -2,7 +2,11 @@
 // vertical fader (role="slider", pointer and keyboard driven) and a numeric
 // field. The strip reports what the user does; it never talks to the server.
 
-const MAX = 255;
+import { MAX, clampField } from "./units.js";
+
+/** How long a press of the channel number must last to name the channel. */
+const LONG_PRESS_MS = 700;
+
 const KEY_STEPS = {
   ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1,
   PageUp: 16, PageDown: -16,
@@ -11,12 +15,15 @@ const KEY_STEPS = {
 /**
  * Strip is the view of one channel.
  * handlers: onMove(level) while dragging, onEnd(level) when a drag ends,
- * onSet(level) for a key press or a typed value, onSelect() for the label.
+ * onSet(level) for a key press or a typed value, onSelect(extend) for the
+ * label (extend: shift was held). units (units.js) says how the numeric
+ * field shows and reads levels; it may change (call show again).
  */
 export class Strip {
-  constructor(ch, handlers) {
+  constructor(ch, handlers, units) {
     this.ch = ch;
     this.h = handlers;
+    this.units = units;
     this.level = 0;
     this.dragging = false;
 
@@ -30,11 +37,39 @@ export class Strip {
     label.type = "button";
     label.className = "ch";
     label.id = `ch-${ch}`;
-    label.textContent = String(ch);
+    label.dataset.holdId = `ch-${ch}`;
+    label.innerHTML = '<span class="num"></span><span class="name"></span>';
+    label.querySelector(".num").textContent = String(ch);
     label.title = `Select channel ${ch}`;
     label.setAttribute("aria-pressed", "false");
     label.setAttribute("aria-label", `Channel ${ch}`);
-    label.addEventListener("click", () => this.h.onSelect());
+    label.addEventListener("click", (e) => {
+      if (this.longPressed) {
+        this.longPressed = false;
+        return;
+      }
+      this.h.onSelect(e.shiftKey);
+    });
+    this.longPressed = false;
+    this.pressTimer = 0;
+    if (this.h.onLongPress) {
+      label.addEventListener("pointerdown", (e) => {
+        if (e.pointerType === "mouse" && e.button !== 0) return;
+        if (this.h.canLongPress && !this.h.canLongPress()) return;
+        clearTimeout(this.pressTimer);
+        this.longPressed = false;
+        this.pressTimer = setTimeout(() => {
+          this.longPressed = true;
+          this.h.onLongPress();
+        }, LONG_PRESS_MS);
+      });
+      for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
+        label.addEventListener(type, () => clearTimeout(this.pressTimer));
+      }
+      label.addEventListener("contextmenu", (e) => {
+        if (!this.h.canLongPress || this.h.canLongPress()) e.preventDefault();
+      });
+    }
 
     const fader = (this.fader = document.createElement("div"));
     fader.className = "fader";
@@ -44,7 +79,8 @@ export class Strip {
     fader.setAttribute("aria-orientation", "vertical");
     fader.setAttribute("aria-valuemin", "0");
     fader.setAttribute("aria-valuemax", String(MAX));
-    fader.innerHTML = '<div class="track"><div class="fill"></div></div><div class="thumb"></div>';
+    fader.innerHTML = '<div class="track"><div class="fill"></div></div><div class="out" hidden></div>' +
+      '<div class="thumb"></div><span class="outv" hidden></span>';
     fader.addEventListener("pointerdown", (e) => this.down(e));
     fader.addEventListener("pointermove", (e) => this.drag(e));
     fader.addEventListener("pointerup", (e) => this.up(e));
@@ -56,15 +92,16 @@ export class Strip {
     num.type = "number";
     num.className = "val";
     num.min = "0";
-    num.max = String(MAX);
     num.inputMode = "numeric";
     num.setAttribute("aria-label", `Channel ${ch} value`);
+    clampField(num);
     num.addEventListener("change", () => {
-      const v = clampLevel(num.valueAsNumber);
+      const v = this.units.level(num.valueAsNumber);
       if (v === null) {
         this.show(this.level);
         return;
       }
+      num.value = this.units.text(v);
       this.h.onSet(v);
     });
     num.addEventListener("focus", () => num.select());
@@ -79,7 +116,37 @@ export class Strip {
     this.fader.style.setProperty("--v", String(level / MAX));
     this.fader.setAttribute("aria-valuenow", String(level));
     this.fader.setAttribute("aria-valuetext", `${level} (${Math.round((level * 100) / MAX)} %)`);
-    if (document.activeElement !== this.num) this.num.value = String(level);
+    if (this.el.dataset.out !== undefined) this.el.classList.toggle("differs", Number(this.el.dataset.out) !== level);
+    this.num.max = String(this.units.max);
+    if (document.activeElement !== this.num) this.num.value = this.units.text(level);
+  }
+
+  /** name shows the channel's name ("" for none) on its number button. */
+  name(text) {
+    this.label.querySelector(".name").textContent = text;
+    this.label.setAttribute("aria-label", text ? `Channel ${this.ch}, ${text}` : `Channel ${this.ch}`);
+    this.label.title = text ? `${this.ch} ${text}` : `Select channel ${this.ch}`;
+    this.el.classList.toggle("named", text !== "");
+  }
+
+  /**
+   * output shows what goes out on the channel (after merge, flash, masters
+   * and blackout) beside the fader's own level; null hides it.
+   */
+  output(level) {
+    const bar = this.fader.querySelector(".out");
+    const text = this.fader.querySelector(".outv");
+    if (level === null) {
+      bar.hidden = text.hidden = true;
+      delete this.el.dataset.out;
+      return;
+    }
+    bar.hidden = text.hidden = false;
+    bar.style.setProperty("--o", String(level / MAX));
+    text.textContent = this.units.text(level);
+    text.title = `Output ${level}`;
+    this.el.dataset.out = String(level);
+    this.el.classList.toggle("differs", level !== this.level);
   }
 
   /** selected marks the strip as selected or not. */
@@ -139,10 +206,4 @@ export class Strip {
     v = Math.min(MAX, Math.max(0, v));
     if (v !== this.level) this.h.onSet(v);
   }
-}
-
-/** clampLevel turns a typed number into a level 0..255, or null. */
-export function clampLevel(n) {
-  if (!Number.isFinite(n)) return null;
-  return Math.min(MAX, Math.max(0, Math.round(n)));
 }

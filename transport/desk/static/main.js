@@ -4,7 +4,11 @@
 
 import { Link, endpoint } from "./link.js";
 import { Sender } from "./sender.js";
-import { Strip, clampLevel } from "./fader.js";
+import { Strip } from "./fader.js";
+import { Units, clampField } from "./units.js";
+import { parseChannels } from "./channels.js";
+import { Show } from "./show.js";
+import { Holds } from "./hold.js";
 
 const CHANNELS = 512;
 const PAGE_SIZE = 32;
@@ -13,15 +17,23 @@ const PAGES = CHANNELS / PAGE_SIZE;
 const HOLD_MS = 800;
 const HEALTH_MS = 5000;
 const TOAST_MS = 6000;
+/** localStorage key of the display units ("percent" or "dmx"). */
+const UNITS_KEY = "dmxd.desk.units";
+/** The layout in which Menu and Show are panels over the faders (desk.css). */
+const PHONE = matchMedia("(max-width: 700px), (max-height: 500px)");
 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  bar: document.querySelector(".bar"),
+  menu: $("menu"),
   conn: $("conn"),
   desks: $("desks"),
   outputs: $("outputs"),
   universe: $("universe"),
   blackout: $("blackout"),
+  blackoutAll: $("blackout-all"),
+  units: $("units"),
   fade: $("fade"),
   page: $("page"),
   prev: $("prev"),
@@ -30,6 +42,9 @@ const ui = {
   jumpCh: $("jump-ch"),
   setForm: $("set-selected"),
   setLevel: $("set-level"),
+  levelLabel: $("level-label"),
+  rangeForm: $("select-range"),
+  range: $("range"),
   selCount: $("sel-count"),
   selPage: $("sel-page"),
   selClear: $("sel-clear"),
@@ -47,10 +62,68 @@ const desk = {
   selected: new Map(), // universe -> Set of channels
   holds: new Map(), // "u:ch" -> {level, until}: local changes not echoed yet
   strips: new Map(), // channel -> Strip on the current page
+  anchor: 0, // the channel a shift-click extends the selection from
+  units: new Units(loadUnits() === "percent"),
 };
 
 const link = new Link({ onMessage, onStatus });
 const sender = new Sender((msg) => link.send(msg));
+
+const show = new Show({
+  send(msg, quiet = false) {
+    if (!quiet && !online()) return false;
+    return link.send(msg);
+  },
+  u: () => desk.u,
+  selected: () => [...selection(desk.u)].sort((a, b) => a - b),
+  units: () => desk.units,
+  fadeMs,
+  toast,
+  onNames(u) {
+    if (u === 0 || u === desk.u) for (const s of desk.strips.values()) nameStrip(s);
+    showUniverseNames();
+  },
+  onOutput(u, chs) {
+    if (u !== 0 && u !== desk.u) return;
+    for (const ch of chs || desk.strips.keys()) {
+      const s = desk.strips.get(ch);
+      if (s) s.output(show.output(desk.u, ch));
+    }
+  },
+  onFlashMode() {
+    document.body.classList.toggle("flash-mode", show.flashMode);
+    for (const s of desk.strips.values()) nameStrip(s);
+    if (!show.flashMode) holds.releaseAll();
+  },
+  onOpen() {
+    if (PHONE.matches && menuOpen()) setMenu(false);
+  },
+});
+
+/**
+ * Flash: every press held now (a channel number in flash mode, Flash
+ * selected) holds its channels at full; each universe gets the union of its
+ * presses whenever it changes, and an empty flash when the last one ends.
+ */
+const flashSent = new Map(); // universe -> channels last sent, joined
+const holds = new Holds(() => {
+  const want = new Map();
+  for (const { u, chs } of holds.active()) {
+    if (!want.has(u)) want.set(u, new Set());
+    for (const ch of chs) want.get(u).add(ch);
+  }
+  for (const u of new Set([...want.keys(), ...flashSent.keys()])) {
+    const chs = [...(want.get(u) || [])].sort((a, b) => a - b);
+    const k = chs.join();
+    if ((flashSent.get(u) ?? "") === k) continue;
+    if (k === "") flashSent.delete(u);
+    else flashSent.set(u, k);
+    link.send({ flash: chs, universe: u });
+  }
+  for (const [ch, s] of desk.strips) {
+    s.el.classList.toggle("flashing", (want.get(desk.u) || new Set()).has(ch));
+  }
+});
 
 // ---- model helpers -------------------------------------------------------
 
@@ -58,6 +131,23 @@ function levels(u) {
   let a = desk.server.get(u);
   if (!a) desk.server.set(u, (a = new Uint8Array(CHANNELS)));
   return a;
+}
+
+/** loadUnits reads the remembered display units; storage may be off. */
+function loadUnits() {
+  try {
+    return localStorage.getItem(UNITS_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function saveUnits(percent) {
+  try {
+    localStorage.setItem(UNITS_KEY, percent ? "percent" : "dmx");
+  } catch {
+    // Private browsing: the choice lasts until the page is closed.
+  }
 }
 
 function selection(u) {
@@ -141,11 +231,20 @@ function stripHandlers(ch) {
     onSet(level) {
       setLevels(new Map([[ch, level]]));
     },
-    onSelect() {
+    onSelect(extend) {
+      if (show.flashMode) return;
       const s = selection(desk.u);
-      if (s.has(ch)) s.delete(ch);
+      if (extend && desk.anchor > 0) {
+        const [a, b] = desk.anchor < ch ? [desk.anchor, ch] : [ch, desk.anchor];
+        for (let c = a; c <= b; c++) s.add(c);
+      } else if (s.has(ch)) s.delete(ch);
       else s.add(ch);
+      desk.anchor = ch;
       showSelection();
+    },
+    canLongPress: () => show.has("labels") && !show.flashMode,
+    onLongPress() {
+      show.editName(ch);
     },
   };
 }
@@ -158,8 +257,14 @@ function buildPage() {
   const first = desk.page * PAGE_SIZE + 1;
   const frag = document.createDocumentFragment();
   for (let ch = first; ch < first + PAGE_SIZE; ch++) {
-    const s = new Strip(ch, stripHandlers(ch));
+    const s = new Strip(ch, stripHandlers(ch), desk.units);
     s.show(shown(desk.u, ch));
+    nameStrip(s);
+    s.output(show.output(desk.u, ch));
+    holds.attach(s.label, {
+      enabled: () => show.flashMode && show.has("flash"),
+      value: () => (link.open ? { u: desk.u, chs: [ch] } : null),
+    });
     desk.strips.set(ch, s);
     frag.append(s.el);
   }
@@ -169,6 +274,12 @@ function buildPage() {
   ui.prev.disabled = desk.page === 0;
   ui.next.disabled = desk.page === PAGES - 1;
   showSelection();
+}
+
+/** nameStrip shows a strip's channel name, and what its number button does. */
+function nameStrip(s) {
+  s.name(show.label(desk.u, s.ch));
+  if (show.flashMode) s.label.title = `Hold to flash channel ${s.ch}`;
 }
 
 function showSelection() {
@@ -182,18 +293,54 @@ function showBlackout() {
   ui.blackout.setAttribute("aria-pressed", String(on));
   ui.blackout.textContent = on ? "Blackout on" : "Blackout";
   document.body.classList.toggle("blacked-out", on);
+  const all = allBlackedOut();
+  ui.blackoutAll.setAttribute("aria-pressed", String(all));
+  ui.blackoutAll.textContent = all ? "Blackout all on" : "Blackout all";
+}
+
+/** allBlackedOut says whether every universe of the server is blacked out. */
+function allBlackedOut() {
+  return desk.universes.every((u) => desk.blackout.get(u) === true);
+}
+
+/** showUnits shows every level and the level field in the chosen units. */
+function showUnits() {
+  const units = desk.units;
+  ui.units.setAttribute("aria-pressed", String(units.percent));
+  const old = ui.setLevel.valueAsNumber;
+  const wasPercent = ui.setLevel.max === "100";
+  if (Number.isFinite(old) && wasPercent !== units.percent) {
+    const level = new Units(wasPercent).level(old);
+    ui.setLevel.value = units.text(level);
+  }
+  ui.setLevel.max = String(units.max);
+  ui.levelLabel.textContent = `Level${units.suffix}`;
+  for (const [ch, s] of desk.strips) {
+    s.show(shown(desk.u, ch));
+    s.output(show.output(desk.u, ch));
+  }
+  show.renderMasters();
 }
 
 function showUniverses() {
   const cur = desk.universes.includes(desk.u) ? desk.u : desk.universes[0] || 1;
-  ui.universe.replaceChildren(
-    ...desk.universes.map((u) => new Option(`Universe ${u}`, String(u), false, u === cur)),
-  );
+  ui.universe.replaceChildren(...desk.universes.map((u) => new Option("", String(u), false, u === cur)));
+  showUniverseNames();
   ui.universe.disabled = desk.universes.length < 2;
   if (cur !== desk.u) {
     desk.u = cur;
+    desk.anchor = 0;
     buildPage();
-    showBlackout();
+    show.universeShown();
+  }
+  showBlackout();
+}
+
+/** showUniverseNames names the universes in the switcher. */
+function showUniverseNames() {
+  for (const o of ui.universe.options) {
+    const u = Number(o.value), name = show.universeName(u);
+    o.textContent = name ? `${u}: ${name}` : `Universe ${u}`;
   }
 }
 
@@ -256,7 +403,10 @@ function onMessage(m) {
   switch (m.type) {
     case "hello":
       if (Array.isArray(m.universes) && m.universes.length > 0) desk.universes = m.universes;
+      flashSent.clear(); // a new connection holds no flash
+      holds.releaseAll();
       showUniverses();
+      show.hello(m);
       break;
     case "state": {
       const a = levels(m.universe);
@@ -266,10 +416,8 @@ function onMessage(m) {
         if (h && h.level === a[ch - 1]) release(m.universe, ch);
       }
       desk.blackout.set(m.universe, m.blackout === true);
-      if (m.universe === desk.u) {
-        for (const ch of desk.strips.keys()) render(desk.u, ch);
-        showBlackout();
-      }
+      if (m.universe === desk.u) for (const ch of desk.strips.keys()) render(desk.u, ch);
+      showBlackout();
       break;
     }
     case "update": {
@@ -286,7 +434,7 @@ function onMessage(m) {
     }
     case "blackout":
       desk.blackout.set(m.universe, m.on === true);
-      if (m.universe === desk.u) showBlackout();
+      showBlackout();
       break;
     case "output":
       desk.outputs.set(m.universe, { driver: m.driver, state: m.state, error: m.error || "" });
@@ -296,6 +444,8 @@ function onMessage(m) {
     case "error":
       toast(`Refused (${m.code}): ${m.message}`);
       break;
+    default:
+      show.message(m);
   }
 }
 
@@ -339,15 +489,57 @@ ui.prev.addEventListener("click", () => goToPage(desk.page - 1));
 ui.next.addEventListener("click", () => goToPage(desk.page + 1));
 
 ui.universe.addEventListener("change", () => {
+  holds.releaseAll();
   desk.u = Number(ui.universe.value);
+  desk.anchor = 0;
   buildPage();
   showBlackout();
+  show.universeShown();
 });
 
 ui.blackout.addEventListener("click", () => {
   if (!online()) return;
   link.send({ blackout: !(desk.blackout.get(desk.u) === true), universe: desk.u });
 });
+
+ui.blackoutAll.addEventListener("click", () => {
+  if (!online()) return;
+  const on = !allBlackedOut();
+  for (const u of desk.universes) link.send({ blackout: on, universe: u });
+});
+
+ui.units.addEventListener("click", () => {
+  desk.units = new Units(!desk.units.percent);
+  for (const s of desk.strips.values()) s.units = desk.units;
+  saveUnits(desk.units.percent);
+  showUnits();
+});
+
+function menuOpen() {
+  return document.body.classList.contains("menu-open");
+}
+
+/** setMenu opens or closes the controls panel (phones; see desk.css). */
+function setMenu(open) {
+  if (open && PHONE.matches) show.open(false);
+  document.body.classList.toggle("menu-open", open);
+  ui.menu.setAttribute("aria-expanded", String(open));
+}
+
+ui.menu.addEventListener("click", () => setMenu(!menuOpen()));
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && menuOpen()) {
+    setMenu(false);
+    ui.menu.focus();
+  } else if (e.key === "Escape" && show.isOpen()) {
+    show.open(false);
+    document.getElementById("show-toggle").focus();
+  }
+});
+// The panel opens just below the bar, whose height depends on the screen.
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty("--bar-h", `${ui.bar.offsetHeight}px`);
+}).observe(ui.bar);
 
 ui.jump.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -357,6 +549,7 @@ ui.jump.addEventListener("submit", (e) => {
     return;
   }
   goToPage(Math.floor((ch - 1) / PAGE_SIZE));
+  setMenu(false);
   const s = desk.strips.get(ch);
   s.fader.focus();
   s.el.classList.add("found");
@@ -365,18 +558,31 @@ ui.jump.addEventListener("submit", (e) => {
 
 ui.setForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const v = clampLevel(ui.setLevel.valueAsNumber);
+  const v = desk.units.level(ui.setLevel.valueAsNumber);
   const chans = [...selection(desk.u)].sort((a, b) => a - b);
   if (v === null) {
-    toast("Enter a level from 0 to 255.", "warn");
+    toast(`Enter a level from 0 to ${desk.units.max}${desk.units.percent ? " %" : ""}.`, "warn");
     return;
   }
   if (chans.length === 0) {
     toast("Select channels first: tap their numbers.", "warn");
     return;
   }
-  ui.setLevel.value = String(v);
+  ui.setLevel.value = desk.units.text(v);
   setLevels(new Map(chans.map((ch) => [ch, v])));
+});
+ui.rangeForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = parseChannels(ui.range.value, CHANNELS);
+  if (r.error) {
+    toast(r.error, "warn");
+    return;
+  }
+  const s = selection(desk.u);
+  s.clear();
+  for (const ch of r.channels) s.add(ch);
+  desk.anchor = r.channels[r.channels.length - 1];
+  showSelection();
 });
 ui.selPage.addEventListener("click", () => {
   const s = selection(desk.u);
@@ -392,6 +598,22 @@ setInterval(() => {
   if (link.open && !document.hidden) refreshHealth();
 }, HEALTH_MS);
 
+holds.attach(document.getElementById("flash-sel"), {
+  enabled: () => show.has("flash"),
+  value() {
+    const chs = [...selection(desk.u)].sort((a, b) => a - b);
+    if (!link.open) return null;
+    if (chs.length === 0) {
+      toast("Select channels first: tap their numbers.", "warn");
+      return null;
+    }
+    return { u: desk.u, chs };
+  },
+});
+
+for (const f of [ui.setLevel, ui.fade, ui.jumpCh, document.getElementById("cue-fade")]) clampField(f);
+
 buildPage();
 showBlackout();
+showUnits();
 link.start();
