@@ -99,12 +99,14 @@ func (p *fanoutPool) work() {
 }
 
 // broadcast reports whether msg is one that every desk gets at once (an
-// update, a blackout switched, an output down or up): those wait for a
+// update, a blackout switched, an output down or up, a change of the
+// show, the monitor's output levels): those wait for a
 // turn in the fan-out pool. Everything else answers this desk (an ack, an
 // error, a state) and gets a writer of its own at once.
 func broadcast(msg any) bool {
 	switch msg.(type) {
-	case *actors.Update, *actors.Blackout, *actors.OutputStatus:
+	case *actors.Update, *actors.Blackout, *actors.OutputStatus,
+		*actors.Looks, *actors.Cues, *actors.Masters, *actors.Labels, *actors.MonitorState:
 		return true
 	}
 	return false
