@@ -21,7 +21,9 @@ import (
 //
 // The writer runs only while there is something to write (messages, a
 // pong, the keepalive ping, the close), so an idle connection costs one
-// goroutine, the read pump, and holds no write buffer.
+// goroutine, the read pump, and holds no write buffer. When only updates
+// wait, the connection takes a turn in the server's fan-out pool instead
+// of starting a writer (see fanoutPool).
 type conn struct {
 	ws   *websocket.Conn
 	srv  *Server
@@ -38,10 +40,11 @@ type conn struct {
 	mu      sync.Mutex // guards the outbox below
 	started bool       // start was called: the writer may run
 	queue   []any      // messages to write, at most cfg.SendQueue
-	writing bool       // a writer goroutine runs
-	pong    *string    // the payload of the newest ping to answer
-	ping    bool       // the keepalive ping is due
-	closing bool       // Close was called: code and reason are set
+	writer  writerState
+	poolSeq uint64  // the connection's current turn in the fan-out pool
+	pong    *string // the payload of the newest ping to answer
+	ping    bool    // the keepalive ping is due
+	closing bool    // Close was called: code and reason are set
 	code    int
 	reason  string
 	dead    bool // the socket is closed or failed: nothing more is written
@@ -52,6 +55,15 @@ type conn struct {
 	endBy   string
 	endErr  error
 }
+
+// writerState says who writes a connection's outbox.
+type writerState int
+
+const (
+	writerIdle    writerState = iota // nobody: the outbox is empty
+	writerPooled                     // a turn in the fan-out pool is due
+	writerRunning                    // a goroutine writes (its own writer, or a pool worker)
+)
 
 func newConn(ws *websocket.Conn, srv *Server) *conn {
 	c := &conn{
@@ -74,11 +86,11 @@ func (c *conn) start() {
 	c.pinger = time.AfterFunc(c.srv.cfg.PingPeriod, func() {
 		c.mu.Lock()
 		c.ping = true
-		c.wakeWriter()
+		c.wakeWriter(true)
 		c.mu.Unlock()
 	})
 	c.started = true
-	c.wakeWriter()
+	c.wakeWriter(c.urgent())
 }
 
 // Release gives n units of credit back to the read pump. It never blocks.
@@ -98,7 +110,7 @@ func (c *conn) Send(msg any) bool {
 		return false
 	}
 	c.queue = append(c.queue, msg)
-	c.wakeWriter()
+	c.wakeWriter(!broadcast(msg))
 	return true
 }
 
@@ -115,7 +127,7 @@ func (c *conn) Close(code int, reason string) {
 	}
 	c.closing, c.code, c.reason = true, code, reason
 	c.stopReading()
-	c.wakeWriter()
+	c.wakeWriter(true)
 }
 
 // stopReading tells a read pump that waits for credit to give up. c.mu
@@ -133,16 +145,27 @@ func (c *conn) stopReading() {
 func (c *conn) answerPing(data string) {
 	c.mu.Lock()
 	c.pong = &data
-	c.wakeWriter()
+	c.wakeWriter(true)
 	c.mu.Unlock()
 }
 
-// wakeWriter starts the writer unless it runs or the connection has not
-// started. c.mu must be held.
-func (c *conn) wakeWriter() {
-	if c.started && !c.writing && !c.dead {
-		c.writing = true
+// wakeWriter has the outbox written unless a writer runs or the
+// connection has not started: by a writer of its own when urgent (and
+// then also when it waits in the fan-out pool), else by a turn in the
+// pool. c.mu must be held.
+func (c *conn) wakeWriter(urgent bool) {
+	if !c.started || c.dead {
+		return
+	}
+	switch {
+	case c.writer == writerRunning:
+	case urgent:
+		c.writer = writerRunning // a pool turn due is now stale
 		go c.write()
+	case c.writer == writerIdle:
+		c.writer = writerPooled
+		c.poolSeq++
+		c.srv.fanout.push(c, c.poolSeq)
 	}
 }
 
@@ -372,7 +395,7 @@ func (c *conn) write() {
 		msgs, pong, ping, closing := c.queue, c.pong, c.ping, c.closing
 		c.queue, c.pong, c.ping = nil, nil, false
 		if len(msgs) == 0 && pong == nil && !ping && !closing {
-			c.writing = false
+			c.writer = writerIdle
 			c.mu.Unlock()
 			return
 		}
@@ -406,16 +429,23 @@ func (c *conn) write() {
 			c.shut()
 			return
 		}
-		c.mu.Lock()
-		if cap(msgs) <= maxKeptQueue && c.queue == nil {
-			clear(msgs)
-			c.queue = msgs[:0]
-		}
-		drained := len(c.queue) == 0
-		c.mu.Unlock()
-		if drained && c.behind.CompareAndSwap(true, false) {
-			c.srv.eng.Deliver(c.pid, &actors.Drained{})
-		}
+		c.afterWrite(msgs)
+	}
+}
+
+// afterWrite keeps the written queue's array for the next messages when
+// it is small, and tells the actor when a connection that fell behind has
+// caught up.
+func (c *conn) afterWrite(msgs []any) {
+	c.mu.Lock()
+	if cap(msgs) <= maxKeptQueue && c.queue == nil {
+		clear(msgs)
+		c.queue = msgs[:0]
+	}
+	drained := len(c.queue) == 0
+	c.mu.Unlock()
+	if drained && c.behind.CompareAndSwap(true, false) {
+		c.srv.eng.Deliver(c.pid, &actors.Drained{})
 	}
 }
 
@@ -424,7 +454,7 @@ func (c *conn) write() {
 func (c *conn) shut() {
 	c.mu.Lock()
 	updatesDone(c.queue)
-	c.dead, c.writing, c.queue = true, false, nil
+	c.dead, c.writer, c.queue = true, writerIdle, nil
 	c.stopReading()
 	c.mu.Unlock()
 	c.pinger.Stop()

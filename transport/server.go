@@ -128,6 +128,7 @@ type Server struct {
 	mu        sync.Mutex
 	open      map[*conn]struct{} // connections whose read pump runs
 	bulk      *bulkGate          // decoding of connections ahead of their universes
+	fanout    *fanoutPool        // writes the connections that have only broadcasts to write
 	pumps     sync.WaitGroup
 	// Plain HTTP commands: their credit window and rate limit (nil: none),
 	// all requests together, and the shutdown of the HTTP server, which
@@ -175,7 +176,8 @@ func NewServer(eng *actors.Engine, cfg Config) *Server {
 		hosts = append(hosts, strings.TrimSuffix(strings.ToLower(h), "."))
 	}
 	cfg.AllowedHosts = hosts
-	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget))}
+	s := &Server{cfg: cfg, eng: eng, open: map[*conn]struct{}{}, bulk: newBulkGate(runtime.GOMAXPROCS(0)-1, cmp.Or(cfg.BulkBudget, DefaultBulkBudget)),
+		fanout: newFanoutPool(runtime.GOMAXPROCS(0) - 1)}
 	s.plainWin = newWindow(cfg.Window)
 	if cfg.ConnRate > 0 {
 		s.plainLim = rate.NewLimiter(rate.Limit(cfg.ConnRate), 2*cfg.ConnRate)
