@@ -157,6 +157,9 @@ func (c *conn) wakeWriter(urgent bool) {
 	if !c.started || c.dead {
 		return
 	}
+	if len(c.queue) == 0 && c.pong == nil && !c.ping && !c.closing {
+		return // nothing to write: no writer, no turn in the pool
+	}
 	switch {
 	case c.writer == writerRunning:
 	case urgent:

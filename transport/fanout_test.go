@@ -131,6 +131,44 @@ func TestFanoutPoolKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestFanoutPoolGoesIdle: once the desks have their updates, the pool
+// holds no turn and runs no worker. A turn that ended by queueing a new
+// one for an empty outbox once kept every desk that ever had an update
+// cycling through the pool, a worker busy for ever.
+func TestFanoutPoolGoesIdle(t *testing.T) {
+	srv, hs := startServer(t, Config{})
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	desks := []*websocket.Conn{dialWS(t, url), dialWS(t, url), dialWS(t, url)}
+	conns := openConns(t, srv, len(desks))
+	for round := range 5 {
+		up := bigUpdate(round, len(conns))
+		for _, c := range conns {
+			if !c.Send(up) {
+				t.Fatalf("round %d: the outbox refused the update", round)
+			}
+		}
+		for _, ws := range desks {
+			if got := readUpdateRound(t, ws); got != round {
+				t.Fatalf("round %d: a desk got the update of round %d", round, got)
+			}
+		}
+		waitPending(t, up, 0)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		srv.fanout.mu.Lock()
+		turns, running := len(srv.fanout.queue)-srv.fanout.head, srv.fanout.running
+		srv.fanout.mu.Unlock()
+		if turns == 0 && running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the last update was written: %d turns waiting, %d workers running; want none", turns, running)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestFanoutPoolAfterAnOldDeadline: a desk whose last write by its own
 // writer is older than WriteWait still gets its updates from the pool (a
 // stale write deadline on the socket once made every pool write fail and
