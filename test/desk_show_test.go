@@ -332,6 +332,11 @@ func TestDeskShowNames(t *testing.T) {
 	if n := eval[string](a, `document.getElementById("sel-count").textContent`); n != "0 selected" {
 		t.Errorf("a long press also selected the channel: %s", n)
 	}
+	// The lift of the finger must not click the panel that opened under it
+	// (it once moved the grand master slider there).
+	if gm := eval[string](a, `document.getElementById("grand").value`); gm != "255" {
+		t.Errorf("the long press's lift moved the grand master to %s", gm)
+	}
 	a.run(chromedp.SetValue(chromedp.CSS("#label-text"), "Front wash"))
 	a.press(`#label-form button[type="submit"]`, true)
 	b.waitFor("the name on B's fader", `document.querySelector('.strip[data-ch="3"] .ch .name').textContent === "Front wash" &&
@@ -342,6 +347,20 @@ func TestDeskShowNames(t *testing.T) {
 	b.waitFor("a range named on B", `["5", "6"].every((c) => document.querySelector('.strip[data-ch="' + c + '"] .name').textContent === "Back")`, uiWait)
 
 	a.run(chromedp.SetValue(chromedp.CSS("#uname"), "Stage left"))
+	// A name arriving from another desk between typing and submitting must
+	// not undo the typing (it once reset the field, and "" was sent).
+	other, _, err := testkit.Dial(p.WSURL("/ws"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Send(`{"label": {"7": "Spare"}}`); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor("another desk's name on A", `document.querySelector('.strip[data-ch="7"] .name').textContent === "Spare"`, uiWait)
+	if v := eval[string](a, `document.getElementById("uname").value`); v != "Stage left" {
+		t.Errorf("the universe name typed on A reads %q after another desk's change, want \"Stage left\"", v)
+	}
 	a.press(`#uname-form button[type="submit"]`, true)
 	b.waitFor("the universe name on B", `document.getElementById("universe").options[0].textContent === "1: Stage left" &&
 	  document.getElementById("universe").options[1].textContent === "Universe 2"`, uiWait)

@@ -66,6 +66,13 @@ export class Strip {
       for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
         label.addEventListener(type, () => clearTimeout(this.pressTimer));
       }
+      // On a phone the long press opens the Show panel over the faders:
+      // the finger's lift must not then click whatever is under it (the
+      // browser aims the click of a tap at the element under the finger
+      // when it lifts). Cancelling the touchend cancels that click.
+      label.addEventListener("touchend", (e) => {
+        if (this.longPressed) e.preventDefault();
+      }, { passive: false });
       label.addEventListener("contextmenu", (e) => {
         if (!this.h.canLongPress || this.h.canLongPress()) e.preventDefault();
       });

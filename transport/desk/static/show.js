@@ -206,7 +206,16 @@ export class Show {
     const u = this.desk.u();
     const name = this.universeName(u);
     this.ui.title.textContent = name ? `Universe ${u}: ${name}` : `Universe ${u}`;
-    if (document.activeElement !== this.ui.uname) this.ui.uname.value = name;
+    // The field follows the name unless someone is editing it: it has the
+    // focus, or holds text typed since it last showed the name (a message
+    // arriving between typing and submitting must not undo the typing). A
+    // switch of universe always shows the new universe's name.
+    const field = this.ui.uname;
+    if (this.unameU !== u || (document.activeElement !== field && field.value === this.unameShown)) {
+      field.value = name;
+      this.unameShown = name;
+      this.unameU = u;
+    }
     this.ui.masterName.textContent = `Master U${u}`;
   }
 
@@ -463,6 +472,7 @@ export class Show {
     ui.unameForm.addEventListener("submit", (e) => {
       e.preventDefault();
       this.desk.send({ universe_name: ui.uname.value.trim(), universe: this.desk.u() });
+      this.unameShown = ui.uname.value; // sent: the next labels message may replace it
       ui.uname.blur();
     });
     ui.labelForm.addEventListener("submit", (e) => {
