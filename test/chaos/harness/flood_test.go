@@ -79,8 +79,9 @@ func TestPercentile(t *testing.T) {
 }
 
 // TestCarryingFindsTheFirstFrameAndSeesBlackouts: the probe's frame is
-// the first after the send that carries its level, and a blacked-out
-// frame on the way marks the probe as held back.
+// the first after the send that carries its level, a blacked-out frame on
+// the way marks the probe as held back, and a level never shown is an
+// error only when no blackout could have hidden it.
 func TestCarryingFindsTheFirstFrameAndSeesBlackouts(t *testing.T) {
 	start := time.Unix(1000, 0)
 	frame := func(ms int, probe uint8, dark bool) testkit.Frame {
@@ -99,23 +100,25 @@ func TestCarryingFindsTheFirstFrameAndSeesBlackouts(t *testing.T) {
 		frame(40, 7, false),
 	}}
 	cases := []struct {
-		name   string
-		sentMs int
-		level  uint8
-		atMs   int
-		dark   bool
-		found  bool
+		name    string
+		sentMs  int
+		level   uint8
+		atMs    int // the frame found; -1 for none
+		dark    bool
+		wantErr bool
 	}{
-		{"next frame", 5, 6, 10, false, true},
-		{"level seen before the send does not count", 15, 5, 0, true, false},
-		{"behind a blackout", 25, 7, 40, true, true},
-		{"never", 0, 8, 0, true, false},
+		{"next frame", 5, 6, 10, false, false},
+		{"behind a blackout", 25, 7, 40, true, false},
+		{"a level seen before the send does not count; replaced behind a blackout", 15, 5, -1, true, false},
+		{"never shown, replaced behind a blackout", 0, 8, -1, true, false},
+		{"never shown, no blackout: an error", 35, 8, -1, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f, dark, err := l.carrying(start.Add(time.Duration(c.sentMs)*time.Millisecond), probeChannel, c.level, time.Millisecond)
-			if (err == nil) != c.found || dark != c.dark || (c.found && !f.At.Equal(start.Add(time.Duration(c.atMs)*time.Millisecond))) {
-				t.Errorf("frame at %v, dark %t, err %v; want at %d ms, dark %t, found %t", f.At.Sub(start), dark, err, c.atMs, c.dark, c.found)
+			found := !f.At.IsZero()
+			if (err != nil) != c.wantErr || dark != c.dark || found != (c.atMs >= 0) || (found && !f.At.Equal(start.Add(time.Duration(c.atMs)*time.Millisecond))) {
+				t.Errorf("frame at %v (found %t), dark %t, err %v; want at %d ms, dark %t, error %t", f.At.Sub(start), found, dark, err, c.atMs, c.dark, c.wantErr)
 			}
 		})
 	}

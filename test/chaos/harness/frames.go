@@ -109,8 +109,13 @@ func (l *frameLog) latest() (testkit.Frame, bool) {
 // carrying polls for the first frame that arrived after t with slot ch
 // (1-based) at v. dark reports whether a blacked-out frame (every slot 0)
 // arrived after t before it: the level was then held back by a blackout,
-// and the wait for it measures that, not dmxd's delay. Frames of a
-// universe arrive in time order, so the first one after t is searched.
+// and the wait for it measures that, not dmxd's delay. A level that never
+// shows before timeout while a blackout came after t is reported as dark
+// too, without an error: the blackout can last until a newer level has
+// replaced it (the flood probe changes its channel twice a second, and a
+// blackout lasts up to half a second plus its switch-off's answer).
+// Frames of a universe arrive in time order, so the first one after t is
+// searched.
 func (l *frameLog) carrying(t time.Time, ch int, v uint8, timeout time.Duration) (f testkit.Frame, dark bool, err error) {
 	deadline := time.Now().Add(timeout)
 	i := -1
@@ -131,7 +136,10 @@ func (l *frameLog) carrying(t time.Time, ch int, v uint8, timeout time.Duration)
 		}
 		l.mu.Unlock()
 		if time.Now().After(deadline) {
-			return testkit.Frame{}, dark, fmt.Errorf("universe %d: no frame with channel %d at %d within %v", l.universe, ch, v, timeout)
+			if dark {
+				return testkit.Frame{}, true, nil
+			}
+			return testkit.Frame{}, false, fmt.Errorf("universe %d: no frame with channel %d at %d within %v", l.universe, ch, v, timeout)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
