@@ -82,7 +82,6 @@ const (
 	partCues
 	partMasters
 	partLabels
-	allParts = partLooks | partCues | partMasters | partLabels
 )
 
 // fanDone answers one universe's part of a command for every universe

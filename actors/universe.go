@@ -339,7 +339,6 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 		for _, t := range u.readAt {
 			u.latency.Observe(now.Sub(t).Seconds())
 		}
-		clear(u.readAt)
 		u.readAt = u.readAt[:0]
 	}
 	for _, pid := range u.order {

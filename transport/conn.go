@@ -21,9 +21,10 @@ import (
 //
 // The writer runs only while there is something to write (messages, a
 // pong, the keepalive ping, the close), so an idle connection costs one
-// goroutine, the read pump, and holds no write buffer. When only updates
-// wait, the connection takes a turn in the server's fan-out pool instead
-// of starting a writer (see fanoutPool).
+// goroutine, the read pump, and holds no write buffer. When only broadcasts
+// wait (updates, blackout, output state, show, monitor), the connection
+// takes a turn in the server's fan-out pool instead of starting a writer
+// (see fanoutPool).
 type conn struct {
 	ws   *websocket.Conn
 	srv  *Server

@@ -8,10 +8,10 @@ import (
 	"github.com/dmxd/dmxd/actors"
 )
 
-// fanoutPool writes broadcasts (updates, blackout, output state) for the
-// connections that have nothing else to write. A universe's update goes to every desk at once; with a writer
-// goroutine per desk, thousands of goroutines became runnable at each
-// update, and a desk's command waited behind all of them for its read
+// fanoutPool writes broadcasts (see broadcast) for the connections that
+// have nothing else to write. A universe's update goes to every desk at
+// once; with a writer goroutine per desk, thousands of goroutines became
+// runnable at each update, and a desk's command waited behind all of them for its read
 // pump and its universe to be scheduled (Go's run queue is first come,
 // first served): tens of milliseconds at 5,000 desks. Here a few workers
 // take such connections in turn, and yield between them, so the run
@@ -126,7 +126,7 @@ func (c *conn) urgent() bool {
 	return false
 }
 
-// poolTurn is c's turn in the fan-out pool: it writes the queued updates
+// poolTurn is c's turn in the fan-out pool: it writes the queued broadcasts
 // without waiting for the socket.
 func (c *conn) poolTurn(seq uint64) {
 	c.mu.Lock()
