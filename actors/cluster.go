@@ -118,6 +118,11 @@ func StartCluster(sys *actor.ActorSystem, cfg ClusterConfig) (*remote.Remote, er
 	opts := []remote.ConfigOption{
 		remote.WithServerOptions(serverOpts...),
 		remote.WithDialOptions(dialOpts...),
+		// The queue sizes are the starting capacities of protoactor's
+		// ring buffers, which grow as needed; its default, a million
+		// slots, allocated 16 MB for every link (re)made to a peer.
+		remote.WithEndpointWriterQueueSize(endpointQueueStart),
+		remote.WithEndpointManagerQueueSize(endpointQueueStart),
 	}
 	if cfg.Advertise != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.Advertise))
@@ -145,6 +150,10 @@ func startRemote(r *remote.Remote) (err error) {
 	r.Start()
 	return nil
 }
+
+// endpointQueueStart is the starting capacity of protoactor's queues per
+// remote endpoint (see StartCluster).
+const endpointQueueStart = 256
 
 // splitHostPort splits a host:port whose port is a number (0 allowed).
 func splitHostPort(addr string) (string, int, error) {
