@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/actors/metrics"
@@ -63,6 +64,9 @@ type Config struct {
 	// Inputs are the network inputs (sACN, Art-Net) whose sources merge
 	// into the universes; the engine owns their sockets from Start.
 	Inputs []Input
+	// Cluster, when set, makes the engine's actors reachable from other
+	// dmxd processes (see StartCluster); nil runs it alone.
+	Cluster *ClusterConfig
 }
 
 // Engine is the running actor system of dmxd: universes, outputs and the
@@ -79,6 +83,7 @@ type Engine struct {
 	inboxes   []*netInbox    // universe u's network inbox at u-1; nil without inputs
 	inMets    *metrics.Input
 	readers   []*inputReader
+	remote    *remote.Remote // nil without Config.Cluster
 }
 
 // engineOutput is one output the engine runs.
@@ -150,6 +155,21 @@ func Start(cfg Config) (*Engine, error) {
 			e.inboxes[i] = &netInbox{}
 		}
 	}
+	started := false
+	if cfg.Cluster != nil {
+		// Before any actor is spawned: every PID carries the address
+		// other processes reach.
+		r, err := StartCluster(e.sys, *cfg.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		e.remote = r
+		defer func() {
+			if !started {
+				r.Shutdown(false)
+			}
+		}()
+	}
 	period := time.Second / time.Duration(cfg.Rate)
 	budget := newUpdateBudget(cmp.Or(cfg.UpdateBudget, DefaultUpdateBudget))
 	for u := 1; u <= cfg.Universes; u++ {
@@ -180,6 +200,7 @@ func Start(cfg Config) (*Engine, error) {
 	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &lobbyActor{newConn: newConn, conns: map[string]*actor.PID{}}
 	}))
+	started = true
 	return e, nil
 }
 
@@ -273,6 +294,15 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 func universeProps(uu *universeActor, opts ...actor.PropsOption) *actor.Props {
 	opts = append(opts, actor.WithMailbox(actor.UnboundedPriorityMpsc()))
 	return actor.PropsFromProducer(func() actor.Actor { return uu }, opts...)
+}
+
+// ClusterAddress returns the address other dmxd processes reach this
+// engine's actors at, or "" when it runs without Config.Cluster.
+func (e *Engine) ClusterAddress() string {
+	if e.remote == nil {
+		return ""
+	}
+	return e.sys.Address()
 }
 
 // Universes returns how many universes the engine runs.
@@ -463,6 +493,9 @@ func (e *Engine) Stop() error {
 			// blocked in its write and ends with the process.
 			e.cfg.Log.Warn().Int("universe", o.universe).Str("output", o.w.drv.Name()).Msg("output writer did not stop: device blocked")
 		}
+	}
+	if e.remote != nil {
+		e.remote.Shutdown(false)
 	}
 	e.sys.Shutdown()
 	return errors.Join(errs...)

@@ -46,7 +46,8 @@ type config struct {
 	bulk      int // --bulk-budget, KiB per second
 	ping      time.Duration
 	logLevel  zerolog.Level
-	logFormat string // "console", "json" or "" (console on a terminal)
+	logFormat string                // "console", "json" or "" (console on a terminal)
+	cluster   *actors.ClusterConfig // --cluster: nodes and edges may join; nil alone
 }
 
 // outputList collects repeated --output flags.
@@ -172,6 +173,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.updates, "update-budget", actors.DefaultUpdateBudget, "update messages per second to all desks together (0: no budget)")
 	fs.IntVar(&c.bulk, "bulk-budget", transport.DefaultBulkBudget>>10, "KiB per second of big commands (1 KiB or more) decoded for desks that are ahead of their universe, all together (0: no budget)")
 	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
+	var cluster clusterFlags
+	cluster.register(fs, "`HOST:PORT` to serve output nodes and desk edges on (protoactor remote over gRPC; default: none, dmxd runs alone)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
 	if err := fs.Parse(args); err != nil {
@@ -304,6 +307,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		if _, err := netip.ParseAddr(h); err != nil {
 			c.hosts = append(c.hosts, h)
 		}
+	}
+	if c.cluster, err = cluster.config(false); err != nil {
+		return c, err
 	}
 	lvl, err := zerolog.ParseLevel(logLevel)
 	if err != nil || logLevel == "" {

@@ -166,6 +166,16 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("log %v %q", c.logLevel, c.logFormat)
 			}
 		}},
+		{"cluster", []string{"--cluster", "127.0.0.1:7000", "--cluster-advertise", "core.lan:7000"}, map[string]string{"DMXD_CLUSTER_SECRET": "s"}, func(t *testing.T, c config) {
+			if c.cluster == nil || c.cluster.Listen != "127.0.0.1:7000" || c.cluster.Advertise != "core.lan:7000" || c.cluster.Secret != "s" || c.cluster.TLS != nil {
+				t.Errorf("cluster %+v", c.cluster)
+			}
+		}},
+		{"no cluster by default", nil, nil, func(t *testing.T, c config) {
+			if c.cluster != nil {
+				t.Errorf("cluster %+v", c.cluster)
+			}
+		}},
 		{"env for every flag", nil, map[string]string{
 			"DMXD_LISTEN": ":9000", "DMXD_UNIVERSES": "2", "DMXD_OUTPUT": "1=null,2=enttec-pro:/dev/ttyUSB0",
 			"DMXD_RATE": "30", "DMXD_MERGE": "htp", "DMXD_STATE": "/tmp/s", "DMXD_TOKEN": "t",
@@ -239,6 +249,12 @@ func TestParseConfigRefuses(t *testing.T) {
 		detail string
 	}{
 		{"unknown flag", []string{"--colour"}, nil, "colour"},
+		{"cluster without secret", []string{"--cluster", ":7000"}, nil, "--cluster-secret"},
+		{"cluster bad address", []string{"--cluster", "7000", "--cluster-secret", "s"}, nil, "HOST:PORT"},
+		{"cluster secret alone", []string{"--cluster-secret", "s"}, nil, "need --cluster"},
+		{"cluster half TLS", []string{"--cluster", ":7000", "--cluster-secret", "s", "--cluster-tls-cert", "c.pem"}, nil, "go together"},
+		{"cluster TLS files missing", []string{"--cluster", ":7000", "--cluster-secret", "s", "--cluster-tls-cert", "/nonexistent/c.pem", "--cluster-tls-key", "/nonexistent/k.pem", "--cluster-tls-ca", "/nonexistent/ca.pem"}, nil, "--cluster-tls-cert"},
+		{"cluster advertise port 0", []string{"--cluster", ":7000", "--cluster-secret", "s", "--cluster-advertise", "h:0"}, nil, "--cluster-advertise"},
 		{"unknown flag with newline", []string{"--\n"}, nil, "not defined"},
 		{"bad flag syntax with newline", []string{"---x\ny"}, nil, "bad flag syntax"},
 		{"unknown flag with value and newline", []string{"--a\r\nb=1"}, nil, "not defined"},

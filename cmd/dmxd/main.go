@@ -168,6 +168,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		// --update-budget 0 is no budget; the engine's 0 is its default.
 		UpdateBudget: cmp.Or(cfg.updates, -1),
 		Inputs:       inputs,
+		Cluster:      cfg.cluster,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -204,6 +205,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		Str("merge", cfg.merge.String()).Int("conn_limit", limited.Limit()).
 		Str("desk", deskURL).Str("ws", wsURL).Str("version", bi.Version).
 		Msg("dmxd listening")
+	if a := eng.ClusterAddress(); a != "" {
+		log.Info().Str("cluster", a).Bool("tls", cfg.cluster.TLS != nil).Msg("serving output nodes and desk edges")
+	}
 	if console != nil {
 		fmt.Fprintln(console, announcement(ln.Addr(), cfg.token != ""))
 	}
