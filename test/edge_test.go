@@ -34,7 +34,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCluster starts a process of a cluster: its logs go to the test's
-// log when it fails; it is killed at the end unless the test did. Errors
+// log when it fails; it is stopped at the end (and must exit 0) unless the
+// test killed it. Errors
 // logged by protoactor (a peer killed, a link refused) are expected here;
 // dmxd's own errors are not.
 func startCluster(t *testing.T, args ...string) *testkit.Process {
@@ -44,8 +45,12 @@ func startCluster(t *testing.T, args ...string) *testkit.Process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := p.Stop(10 * time.Second); err != nil {
-			t.Errorf("stop %v: %v", args, err)
+		select {
+		case <-p.Exited(): // killed by the test
+		default:
+			if code, err := p.Stop(10 * time.Second); err != nil || code != 0 {
+				t.Errorf("stop dmxd %v: exit status %d, %v; want 0", args[:1], code, err)
+			}
 		}
 		for _, l := range p.Logs() {
 			if l["level"] == "error" && l["component"] != "protoactor" {
