@@ -117,6 +117,12 @@ func startEdge(cfg Config, e *Engine) (*Engine, error) {
 		return nil, err
 	}
 	e.remote = r
+	started := false
+	defer func() {
+		if !started {
+			r.Shutdown(false)
+		}
+	}()
 	e.edge = &edgeMode{core: cfg.Core}
 	e.edge.state.Store(&linkReport{Address: cfg.Core, State: "down", Since: time.Now()})
 	connGuardian := actor.WithGuardian(stopOnFailure())
@@ -133,9 +139,13 @@ func startEdge(cfg Config, e *Engine) (*Engine, error) {
 	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &lobbyActor{newConn: newConn, conns: map[string]lobbyConn{}}
 	}))
+	if _, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return edgeFanoutActor{} }), edgeFanoutName); err != nil {
+		return nil, fmt.Errorf("spawn %s: %w", edgeFanoutName, err)
+	}
 	link := &edgeLink{edge: e.edge, core: actor.NewPID(cfg.Core, edgesName), lobby: e.lobby,
 		version: cfg.Version, log: cfg.Log.With().Str("core", cfg.Core).Logger()}
 	e.edge.link = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return link }))
+	started = true
 	return e, nil
 }
 

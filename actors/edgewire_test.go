@@ -58,6 +58,11 @@ func wireMessages() map[string]remote.RootSerializable {
 		"masters":       &Masters{Universe: 4, Master: 0, GrandMaster: 17},
 		"labels":        &Labels{Universe: 4, Name: "", Channels: labels},
 		"monitor state": &MonitorState{Universe: 4, Values: frame},
+		"fanout update": &fanout{conns: []string{"$1", "$2"}, msg: &Update{Universe: 1, Changes: []dmx.Change{{Channel: 9, Level: 1}}}},
+		"fanout state":  &fanout{conns: []string{"$3"}, msg: &State{Universe: 2, Values: frame}},
+		"fanout output": &fanout{conns: []string{"$3"}, msg: &OutputStatus{Universe: 2, Driver: "null", Up: true}},
+		"fanout labels": &fanout{conns: []string{"$3"}, msg: &Labels{Universe: 2, Name: "x", Channels: labels}},
+		"fanout black":  &fanout{conns: []string{"$3"}, msg: &Blackout{Universe: 2, On: true}},
 	}
 	// Every command kind, each with the fields it uses.
 	cmds := map[string]*Command{
@@ -138,6 +143,18 @@ func TestUpdateSerializeIsDone(t *testing.T) {
 	}
 }
 
+// TestFanoutSerializeIsDone: a fan-out of an update to an edge's desks
+// ends its way to each of them.
+func TestFanoutSerializeIsDone(t *testing.T) {
+	up := NewUpdate(1, nil, 5)
+	if _, err := (&fanout{conns: []string{"$1", "$2", "$3"}, msg: up}).Serialize(); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.Pending(); got != 2 {
+		t.Fatalf("pending = %d, want 2", got)
+	}
+}
+
 // TestWireRepairs: values no Serialize makes are repaired or dropped, never
 // an error (which would end the stream).
 func TestWireRepairs(t *testing.T) {
@@ -167,6 +184,10 @@ func TestWireRepairs(t *testing.T) {
 		{"applied drops bad replies", &WireApplied{Weight: -1, Replies: []*WireReply{nil, {}, {Reply: &WireReply_State{}},
 			{Reply: &WireReply_Ack{}}, {Reply: &WireReply_Ack{Ack: &WireAck{}}}, {Reply: &WireReply_Update{Update: &WireUpdate{Universe: 2}}}}},
 			&applied{replies: []any{&Ack{}, &Update{Universe: 2}}}},
+		{"fanout without message", &WireFanout{Conns: []string{"$1"}}, &dropped{what: "fanout"}},
+		{"fanout of a fanDone", &WireFanout{Conns: []string{"$1"}, Msg: &WireReply{Reply: &WireReply_FanDone{FanDone: 1}}}, &dropped{what: "fanout"}},
+		{"fanout empty ids", &WireFanout{Conns: []string{"", "$1"}, Msg: &WireReply{Reply: &WireReply_Ack{Ack: &WireAck{}}}},
+			&fanout{conns: []string{"$1"}, msg: &Ack{}}},
 		{"cues negative", &WireCues{Universe: 1, Current: -1, Next: -2}, &Cues{Universe: 1}},
 		{"looks channels clamped", &WireLooks{Universe: 1, Looks: []*WireLookInfo{nil, {Name: "a", Channels: 9999}}},
 			&Looks{Universe: 1, Looks: []LookInfo{{Name: "a", Channels: dmx.Slots}}}},
@@ -197,7 +218,7 @@ func TestWireInvalidUTF8(t *testing.T) {
 func wireTypes() []proto.Message {
 	return []proto.Message{&WireAttach{}, &WireApply{}, &WireApplied{}, &WireSyncReq{}, &WireSyncDone{},
 		&WireState{}, &WireUpdate{}, &WireBlackout{}, &WireOutputStatus{}, &WireAck{}, &WireError{},
-		&WireLooks{}, &WireCues{}, &WireMasters{}, &WireLabels{}, &WireMonitorState{}}
+		&WireLooks{}, &WireCues{}, &WireMasters{}, &WireLabels{}, &WireMonitorState{}, &WireFanout{}}
 }
 
 // FuzzWireDeserialize feeds arbitrary bytes to every Wire message: what
@@ -277,6 +298,16 @@ func checkValid(t *testing.T, m any) {
 			}
 			checkValid(t, r)
 		}
+	case *fanout:
+		for _, c := range m.conns {
+			if c == "" {
+				t.Fatal("fanout: empty connection id")
+			}
+		}
+		if _, ok := m.msg.(*fanDone); ok || m.msg == nil {
+			t.Fatalf("fanout: message %T", m.msg)
+		}
+		checkValid(t, m.msg)
 	case *attach:
 		if m.conn == nil {
 			t.Fatal("attach: no conn")

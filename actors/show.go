@@ -408,10 +408,21 @@ func (u *universeActor) sendMonitor(ctx actor.Context) {
 	up := NewUpdate(u.number, changes, u.monitors)
 	up.Monitor = true
 	u.budget.charge(u.monitors)
+	var edges map[string][]string // monitoring desks of edges, by address
 	for _, s := range u.subs {
-		if s.monitor {
+		switch {
+		case !s.monitor:
+		case u.remote(s.pid):
+			if edges == nil {
+				edges = map[string][]string{}
+			}
+			edges[s.pid.Address] = append(edges[s.pid.Address], s.pid.Id)
+		default:
 			ctx.Send(s.pid, up)
 		}
+	}
+	for addr, ids := range edges {
+		ctx.Send(actor.NewPID(addr, edgeFanoutName), &fanout{conns: ids, msg: up})
 	}
 }
 

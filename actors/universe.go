@@ -115,6 +115,7 @@ type universeActor struct {
 	blackout  bool
 	outputs   []outLink             // every output of the universe, each sent every frame
 	subs      map[string]subscriber // by key
+	edges     map[string]*edgeDesks // the subscribers in other processes, by address (see fanout)
 	address   string                // the universe's own address (see key)
 	nextSrc   dmx.Source
 	outStatus []*OutputStatus // each output's last reported state (by slot), nil before one
@@ -209,7 +210,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.tick(ctx)
 	case *attach:
 		u.nextSrc++
-		u.subs[u.key(m.conn)] = subscriber{pid: m.conn, src: u.nextSrc}
+		key := u.key(m.conn)
+		if _, again := u.subs[key]; !again && u.remote(m.conn) {
+			u.addEdgeDesk(m.conn)
+		}
+		u.subs[key] = subscriber{pid: m.conn, src: u.nextSrc}
 		ctx.Watch(m.conn)
 		ctx.Send(m.conn, u.state())
 		for _, msg := range u.showMsgs(u.attachParts()) {
@@ -224,6 +229,9 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		key := u.key(m.Who)
 		if s, ok := u.subs[key]; ok {
 			delete(u.subs, key)
+			if u.remote(m.Who) {
+				u.removeEdgeDesk(m.Who)
+			}
 			if s.monitor {
 				u.monitors--
 			}
@@ -476,8 +484,15 @@ func (u *universeActor) fanningOut(now time.Time) bool {
 	return u.fanout.Pending() > max(fanoutSlack, int64(len(u.subs)/fanoutSlackPart))
 }
 
+// broadcast sends msg to every subscriber: to those of this process one
+// by one, to those of each edge in one fan-out.
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {
 	for _, s := range u.subs {
-		ctx.Send(s.pid, msg)
+		if len(u.edges) == 0 || !u.remote(s.pid) {
+			ctx.Send(s.pid, msg)
+		}
+	}
+	for _, g := range u.edges {
+		ctx.Send(g.fanout, &fanout{conns: g.ids, msg: msg})
 	}
 }

@@ -128,10 +128,19 @@ func TestEdges(t *testing.T) {
 	}
 
 	dA, dB := dial(t, edgeA), dial(t, edgeB)
+	// A second desk on edge B follows the output (monitor): the edge's
+	// desks get broadcasts through one fan-out per edge.
+	dM := dial(t, edgeB)
+	sendAck(t, dM, `{"monitor":true,"id":"m"}`)
 	// (Each desk waits for the other's change before it sends: the
 	// acks it waits for would pass the updates.)
 	sendAck(t, dA, `{"dmx":{"1":100},"id":"a1"}`)
 	waitLevel(t, dB, 1, 100)
+	if _, err := dM.Until(5*time.Second, func(m testkit.Message) bool {
+		return m.Type == "monitor" && m.Changes["1"] == 100
+	}); err != nil {
+		t.Fatalf("the monitoring desk never saw the output change: %v", err)
+	}
 	sendAck(t, dB, `{"dmx":{"2":150},"id":"b1"}`)
 	waitLevel(t, dA, 2, 150)
 	if _, err := pty.WaitFrame(5*time.Second, func(f testkit.Frame) bool { return f.Values[0] == 100 && f.Values[1] == 150 }); err != nil {
