@@ -58,11 +58,11 @@ var ErrCoreUnavailable = errors.New("the core does not answer: retry")
 
 // edgeMode is what an engine that is an edge has instead of universes.
 type edgeMode struct {
-	core  string                     // the core's cluster address
-	view  atomic.Pointer[edgeView]   // nil while the core is away
-	last  atomic.Pointer[edgeView]   // the last view, kept while the core is away
-	link  *actor.PID                 // the link actor
-	state atomic.Pointer[linkReport] // what /healthz reports of the link
+	core  string                   // the core's cluster address
+	view  atomic.Pointer[edgeView] // nil while the core is away
+	last  atomic.Pointer[edgeView] // the last view, kept while the core is away
+	link  *actor.PID               // the link actor
+	state atomic.Pointer[CoreLink] // what /healthz reports of the link
 }
 
 // edgeView is what an edge knows of its core while the core answers. A
@@ -82,8 +82,6 @@ type CoreLink struct {
 	// Since is when the link went into State.
 	Since time.Time `json:"since"`
 }
-
-type linkReport = CoreLink
 
 // Link returns the state of an edge's link to its core; nil for an engine
 // that is not an edge.
@@ -124,7 +122,7 @@ func startEdge(cfg Config, e *Engine) (*Engine, error) {
 		}
 	}()
 	e.edge = &edgeMode{core: cfg.Core}
-	e.edge.state.Store(&linkReport{Address: cfg.Core, State: "down", Since: time.Now()})
+	e.edge.state.Store(&CoreLink{Address: cfg.Core, State: "down", Since: time.Now()})
 	connGuardian := actor.WithGuardian(stopOnFailure())
 	connDispatcher := actor.WithDispatcher(actor.NewSynchronizedDispatcher(connThroughput))
 	newConn := func(p Peer) (*actor.Props, uint64) {
@@ -302,14 +300,14 @@ func (l *edgeLink) hello(ctx actor.Context, m *WireHello) {
 	}
 	l.edge.view.Store(nv)
 	l.edge.last.Store(nv)
-	l.edge.state.Store(&linkReport{Address: l.core.Address, State: "up", Since: time.Now()})
+	l.edge.state.Store(&CoreLink{Address: l.core.Address, State: "up", Since: time.Now()})
 	l.log.Info().Int32("universes", m.Universes).Str("core_version", m.Version).Msg("linked to the core: admitting desks")
 }
 
 // lost takes the edge's view away and closes every desk.
 func (l *edgeLink) lost(ctx actor.Context, why string) {
 	l.edge.view.Store(nil)
-	l.edge.state.Store(&linkReport{Address: l.core.Address, State: "down", Since: time.Now()})
+	l.edge.state.Store(&CoreLink{Address: l.core.Address, State: "down", Since: time.Now()})
 	l.log.Warn().Str("reason", why).Msg("core lost: closing every desk, refusing new ones until it answers")
 	l.dropAll(ctx, "core unavailable")
 }
