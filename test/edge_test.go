@@ -203,6 +203,7 @@ func TestEdges(t *testing.T) {
 	if err != nil || m.Code != "core_unavailable" {
 		t.Fatalf("desk after the core was killed: %s, %v; want an error core_unavailable", m.Raw, err)
 	}
+	loadSchemas(t).checkServerMessage(t, m.Raw)
 	_, err = dB.Until(5*time.Second, func(testkit.Message) bool { return false })
 	if !isClose(err, 1012) {
 		t.Fatalf("desk after the core was killed: %v, want close 1012", err)
