@@ -323,11 +323,12 @@ func (l *edgeLink) dropAll(ctx actor.Context, reason string) {
 func newBoot() uint64 { return rand.Uint64() | 1 }
 
 // edgesActor is the core's side of its edges: it answers their joins and
-// pings with the core's hello, and their health queries. It counts a
-// session per edge address, bumped when the link to that address ends
+// pings with the core's hello, and their health queries. Each edge address
+// has a session number from its first join until the link to it ends
 // (remote's EndpointTerminatedEvent; the universes then release the
-// edge's desks, which they watch): its next answer tells the edge that
-// its desks were released.
+// edge's desks, which they watch); its next join gets a new number, which
+// tells the edge that its desks were released. Only the addresses of live
+// links are kept.
 type edgesActor struct {
 	e        *Engine
 	hello    *Hello
@@ -350,9 +351,9 @@ func (a *edgesActor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		ctx.ActorSystem().EventStream.Unsubscribe(a.sub)
 	case *remote.EndpointTerminatedEvent:
+		// The edge's next join gets a new session.
 		if _, ok := a.sessions[m.Address]; ok {
-			a.next++
-			a.sessions[m.Address] = a.next
+			delete(a.sessions, m.Address)
 			a.log.Info().Str("edge", m.Address).Msg("link to an edge lost: its desks are released")
 		}
 	case *WireJoin:
