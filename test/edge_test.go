@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -19,19 +18,6 @@ import (
 // each a real process on 127.0.0.1.
 
 const clusterSecret = "edge-test-secret"
-
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on now
-// (the core's cluster address must stay the same across its restart).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
 
 // startCluster starts a process of a cluster: its logs go to the test's
 // log when it fails; it is stopped at the end (and must exit 0) unless the

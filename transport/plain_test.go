@@ -702,3 +702,30 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthCORS: a desk page served by another server of the show reads
+// /healthz here once it has turned to this server: an origin of --origins
+// may read it, no other origin may.
+func TestHealthCORS(t *testing.T) {
+	_, _, hs := startUniverses(t, Config{Token: "s3cret", Origins: []string{"http://edge1.lan:8080"}}, 1, nil)
+	for _, tc := range []struct {
+		name   string
+		origin string
+		allow  string
+	}{
+		{"listed origin", "http://edge1.lan:8080", "http://edge1.lan:8080"},
+		{"other origin", "http://evil.test", ""},
+		{"no origin", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			a := do(t, hs, "GET", "/healthz?token=s3cret", "", nil, h)
+			if got := a.header.Get("Access-Control-Allow-Origin"); got != tc.allow {
+				t.Errorf("status %d, Access-Control-Allow-Origin %q, want %q", a.status, got, tc.allow)
+			}
+		})
+	}
+}

@@ -485,6 +485,13 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	// A desk page served by another server of the show (see
+	// --desk-servers) reads this one's health once it has turned to it:
+	// an origin named in --origins may read the answer.
+	if o := r.Header.Get("Origin"); o != "" && len(s.cfg.Origins) > 0 && s.originAllowed(r) {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+	}
+	w.Header().Add("Vary", "Origin")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(h)
 }

@@ -49,6 +49,7 @@ type config struct {
 	logFormat string                // "console", "json" or "" (console on a terminal)
 	cluster   *actors.ClusterConfig // --cluster: nodes and edges may join; nil alone
 	core      string                // dmxd edge --core: the core's cluster address
+	desks     []string              // --desk-servers: the other servers of the show, HOST:PORT
 }
 
 // outputList collects repeated --output flags.
@@ -174,6 +175,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.updates, "update-budget", actors.DefaultUpdateBudget, "update messages per second to all desks together (0: no budget)")
 	fs.IntVar(&c.bulk, "bulk-budget", transport.DefaultBulkBudget>>10, "KiB per second of big commands (1 KiB or more) decoded for desks that are ahead of their universe, all together (0: no budget)")
 	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
+	var deskServers string
+	fs.StringVar(&deskServers, "desk-servers", "", "other servers of the same show as comma-separated `HOST:PORT` (the other edges of one core): the web desk turns to the next when its own is lost; each must allow this server's origin (--origins)")
 	var cluster clusterFlags
 	cluster.register(fs, "`HOST:PORT` to serve output nodes and desk edges on (protoactor remote over gRPC; default: none, dmxd runs alone)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
@@ -309,6 +312,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			c.hosts = append(c.hosts, h)
 		}
 	}
+	if c.desks, err = parseDeskServers(deskServers); err != nil {
+		return c, err
+	}
 	if c.cluster, err = cluster.config(false); err != nil {
 		return c, err
 	}
@@ -324,4 +330,22 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("--log-format %q: want console or json", logFormat)
 	}
 	return c, nil
+}
+
+// parseDeskServers parses --desk-servers: comma-separated HOST:PORT with a
+// host name or IP address and a port 1..65535.
+func parseDeskServers(v string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(s)
+		_, ipErr := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil || !validPort(port) || port == "0" || (ipErr != nil && !validHostName(host)) {
+			return nil, fmt.Errorf("--desk-servers %q: want HOST:PORT with a port 1..65535", s)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

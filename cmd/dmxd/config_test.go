@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,11 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("cluster %+v", c.cluster)
 			}
 		}},
+		{"desk servers", []string{"--desk-servers", " edge2.lan:8080, 10.0.0.3:80 ,[::1]:9000,"}, nil, func(t *testing.T, c config) {
+			if want := []string{"edge2.lan:8080", "10.0.0.3:80", "[::1]:9000"}; !slices.Equal(c.desks, want) {
+				t.Errorf("desk servers %q, want %q", c.desks, want)
+			}
+		}},
 		{"no cluster by default", nil, nil, func(t *testing.T, c config) {
 			if c.cluster != nil {
 				t.Errorf("cluster %+v", c.cluster)
@@ -250,6 +256,10 @@ func TestParseConfigRefuses(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--colour"}, nil, "colour"},
 		{"cluster without secret", []string{"--cluster", ":7000"}, nil, "--cluster-secret"},
+		{"desk server without port", []string{"--desk-servers", "edge2.lan"}, nil, "--desk-servers"},
+		{"desk server port 0", []string{"--desk-servers", "edge2.lan:0"}, nil, "--desk-servers"},
+		{"desk server with scheme", []string{"--desk-servers", "http://edge2.lan:80"}, nil, "--desk-servers"},
+		{"desk server with quote", []string{"--desk-servers", "a\"b:80"}, nil, "--desk-servers"},
 		{"cluster bad address", []string{"--cluster", "7000", "--cluster-secret", "s"}, nil, "HOST:PORT"},
 		{"cluster secret alone", []string{"--cluster-secret", "s"}, nil, "need --cluster"},
 		{"cluster half TLS", []string{"--cluster", ":7000", "--cluster-secret", "s", "--cluster-tls-cert", "c.pem"}, nil, "go together"},

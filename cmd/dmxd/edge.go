@@ -50,6 +50,8 @@ func parseEdgeConfig(args []string, getenv func(string) string) (config, error) 
 	fs.IntVar(&c.connRate, "conn-rate", 1000, "commands per second per connection (0: no limit)")
 	fs.IntVar(&c.bulk, "bulk-budget", transport.DefaultBulkBudget>>10, "KiB per second of big commands (1 KiB or more) decoded for desks that are ahead of their universe, all together (0: no budget)")
 	fs.DurationVar(&c.ping, "ping-interval", transport.DefaultPingPeriod, "WebSocket keepalive: ping every interval, drop a client silent for twice that")
+	var deskServers string
+	fs.StringVar(&deskServers, "desk-servers", "", "the other edges of the same core as comma-separated `HOST:PORT`: the web desk turns to the next when its own is lost; each must allow this edge's origin (--origins)")
 	cluster.register(fs, "`HOST:PORT` this edge listens on for its core's answers (default: this machine's address toward the core, any port)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "", "log format: console or json (default: console on a terminal)")
@@ -118,6 +120,9 @@ func parseEdgeConfig(args []string, getenv func(string) string) (config, error) 
 		if _, err := netip.ParseAddr(h); err != nil {
 			c.hosts = append(c.hosts, h)
 		}
+	}
+	if c.desks, err = parseDeskServers(deskServers); err != nil {
+		return c, err
 	}
 	if cluster.listen == "" {
 		if cluster.listen, err = towardCore(c.core); err != nil {

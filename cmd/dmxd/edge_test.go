@@ -26,10 +26,11 @@ func TestParseEdgeConfig(t *testing.T) {
 		{"every flag", []string{"--core", "core.example:7000", "--listen", "0.0.0.0:80", "--cluster", "10.0.0.5:7100",
 			"--cluster-advertise", "edge1.example:7100", "--cluster-secret", "x", "--token", "tok", "--origins", "http://a, http://b",
 			"--allow-hosts", "desk.example", "--trusted-proxy", "10.0.0.0/8", "--max-conns", "5", "--conn-rate", "0",
-			"--bulk-budget", "0", "--ping-interval", "1s", "--log-level", "debug", "--log-format", "json"}, nil, func(c config) bool {
+			"--bulk-budget", "0", "--ping-interval", "1s", "--log-level", "debug", "--log-format", "json",
+			"--desk-servers", "10.0.0.6:8080,edge3.example:8080"}, nil, func(c config) bool {
 			return c.cluster.Listen == "10.0.0.5:7100" && c.cluster.Advertise == "edge1.example:7100" && c.token == "tok" &&
 				len(c.origins) == 2 && len(c.hosts) == 1 && len(c.proxies) == 1 && c.maxConns == 5 && c.connRate == 0 &&
-				c.logFormat == "json"
+				c.logFormat == "json" && len(c.desks) == 2
 		}},
 	}
 	for _, tt := range tests {
@@ -63,6 +64,7 @@ func TestRunEdgeBadCommandLine(t *testing.T) {
 		{[]string{"--core", "127.0.0.1:7000", "--cluster-secret", "s", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--core", "127.0.0.1:7000", "--cluster-secret", "s", "--universes", "2"}, "flag provided but not defined: -universes"},
 		{[]string{"--core", "127.0.0.1:7000", "--cluster-secret", "s", "--cluster", "x"}, `--cluster "x"`},
+		{[]string{"--core", "127.0.0.1:7000", "--cluster-secret", "s", "--desk-servers", "x"}, `--desk-servers "x"`},
 	}
 	for _, tt := range tests {
 		var stdout, stderr strings.Builder

@@ -195,7 +195,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		BulkBudget: cmp.Or(cfg.bulk<<10, -1),
 		PingPeriod: cfg.ping,
 		PongWait:   2 * cfg.ping,
-		Desk:       desk.Handler(),
+		Desk:       desk.Handler(cfg.desks...),
 		Log:        log,
 		Metrics:    mets,
 	})

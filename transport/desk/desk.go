@@ -16,6 +16,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"io/fs"
 	"net/http"
 	"path"
@@ -50,9 +51,22 @@ func contentType(ext string) string {
 }
 
 // securityPolicy lets the page load only its own files and talk only to its
-// own origin (ws: and wss: included).
-const securityPolicy = "default-src 'self'; connect-src 'self'; img-src 'self' data:; " +
-	"style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// own origin (ws: and wss: included) and to the other servers of the show
+// (connect, see Handler).
+func securityPolicy(servers []string) string {
+	connect := "'self'"
+	for _, s := range servers {
+		for _, scheme := range []string{"http", "https", "ws", "wss"} {
+			connect += " " + scheme + "://" + s
+		}
+	}
+	return "default-src 'self'; connect-src " + connect + "; img-src 'self' data:; " +
+		"style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
+
+// serversMeta is the tag of index.html that tells the page the other
+// servers of the show.
+const serversMeta = `<meta name="dmxd-servers" content="">`
 
 // file is one embedded file, ready to serve.
 type file struct {
@@ -64,24 +78,31 @@ type file struct {
 
 // handler serves the embedded files by path.
 type handler struct {
-	files map[string]file
+	files  map[string]file
+	policy string // the Content-Security-Policy of index.html
 }
 
 // Handler returns the web desk: index.html at / and the modules and style
 // sheet at their own paths, each with its media type, a strong ETag and
 // Cache-Control: no-cache (browsers revalidate, so a new dmxd binary is
 // picked up on reload). Other paths get 404.
-func Handler() http.Handler {
-	files, err := load(static)
+//
+// servers are the other servers of the same show as HOST:PORT (the other
+// edges of one core): the page turns to the next of them when its own is
+// lost, and its security policy lets it connect to them. Each must be a
+// valid host:port (the caller checks); none is the usual single server.
+func Handler(servers ...string) http.Handler {
+	files, err := load(static, servers)
 	if err != nil {
 		// The files are compiled in; a failure here is a build defect.
 		panic(fmt.Sprintf("desk: %v", err))
 	}
-	return &handler{files: files}
+	return &handler{files: files, policy: securityPolicy(servers)}
 }
 
-// load reads every file under static/ and maps its URL path to it.
-func load(fsys fs.FS) (map[string]file, error) {
+// load reads every file under static/ and maps its URL path to it;
+// index.html names servers in its dmxd-servers tag.
+func load(fsys fs.FS, servers []string) (map[string]file, error) {
 	sub, err := fs.Sub(fsys, "static")
 	if err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
@@ -98,6 +119,13 @@ func load(fsys fs.FS) (map[string]file, error) {
 		body, err := fs.ReadFile(sub, name)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", name, err)
+		}
+		if name == "index.html" {
+			if !bytes.Contains(body, []byte(serversMeta)) {
+				return fmt.Errorf("index.html has no %s", serversMeta)
+			}
+			tag := `<meta name="dmxd-servers" content="` + html.EscapeString(strings.Join(servers, ",")) + `">`
+			body = bytes.Replace(body, []byte(serversMeta), []byte(tag), 1)
 		}
 		sum := sha256.Sum256(body)
 		files["/"+name] = file{name: name, body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
@@ -131,7 +159,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("ETag", f.etag)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if f.ctype == htmlType {
-		hd.Set("Content-Security-Policy", securityPolicy)
+		hd.Set("Content-Security-Policy", h.policy)
 		hd.Set("Referrer-Policy", "no-referrer")
 	}
 	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))

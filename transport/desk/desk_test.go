@@ -123,3 +123,33 @@ func TestPageIsSelfContained(t *testing.T) {
 		t.Errorf("Content-Security-Policy %q, want default-src 'self'", csp)
 	}
 }
+
+func TestHandlerNamesTheOtherServers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		servers []string
+		meta    string
+		connect string
+	}{
+		{"alone", nil, `<meta name="dmxd-servers" content="">`, "connect-src 'self';"},
+		{"two others", []string{"edge2.lan:8080", "[::1]:9000"},
+			`<meta name="dmxd-servers" content="edge2.lan:8080,[::1]:9000">`,
+			"connect-src 'self' http://edge2.lan:8080 https://edge2.lan:8080 ws://edge2.lan:8080 wss://edge2.lan:8080 " +
+				"http://[::1]:9000 https://[::1]:9000 ws://[::1]:9000 wss://[::1]:9000;"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := get(t, Handler(tc.servers...), "GET", "/", nil)
+			body, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(body), tc.meta) {
+				t.Errorf("index.html lacks %s", tc.meta)
+			}
+			if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tc.connect) {
+				t.Errorf("policy %q lacks %q", csp, tc.connect)
+			}
+		})
+	}
+	// The list is part of the page: its ETag differs.
+	if Handler().(*handler).files["/"].etag == Handler("a:1").(*handler).files["/"].etag {
+		t.Error("same ETag with and without servers")
+	}
+}

@@ -1,6 +1,9 @@
 // link.js: the WebSocket link to dmxd. It derives every URL from the page's
 // own location (same origin, relative paths), passes the page's ?token= on,
-// reconnects with exponential backoff and notices a silent dead link.
+// reconnects with exponential backoff and notices a silent dead link. A
+// server started with --desk-servers names other servers of the same show
+// (the edges of one dmxd core) in the page: when its server is lost the page
+// tries the next.
 
 /** Backoff between reconnection attempts, in milliseconds. */
 export const BACKOFF_MIN = 500;
@@ -15,12 +18,47 @@ export function pageToken() {
 }
 
 /**
- * endpoint returns the URL of path relative to the page, carrying the token.
+ * serverList returns the base URLs of the servers the desk may use: the
+ * page's own first, then the others its server names (comma-separated
+ * HOST:PORT, the page's scheme), without duplicates or entries that are not
+ * addresses.
+ * @param {string} href the page's address
+ * @param {string} others the dmxd-servers tag's content
+ */
+export function serverList(href = location.href, others = serversTag()) {
+  const page = new URL(href);
+  const own = new URL(".", page);
+  own.search = own.hash = "";
+  const list = [own.toString()];
+  for (let s of others.split(",")) {
+    s = s.trim();
+    if (!s) continue;
+    let u;
+    try {
+      u = new URL(`${page.protocol}//${s}/`);
+    } catch {
+      continue;
+    }
+    if (!list.includes(u.toString())) list.push(u.toString());
+  }
+  return list;
+}
+
+/** serversTag is what the server put in the page's dmxd-servers tag. */
+function serversTag() {
+  const m = document.querySelector('meta[name="dmxd-servers"]');
+  return (m && m.content) || "";
+}
+
+/**
+ * endpoint returns the URL of path relative to base (the page by default),
+ * carrying the token.
  * @param {string} path e.g. "ws" or "healthz"
  * @param {boolean} ws whether to use ws: / wss:
+ * @param {string} base the server's base URL (see serverList)
  */
-export function endpoint(path, ws = false) {
-  const u = new URL(path, location.href);
+export function endpoint(path, ws = false, base = location.href) {
+  const u = new URL(path, base);
   u.hash = "";
   u.search = "";
   const token = pageToken();
@@ -55,11 +93,18 @@ export class Link {
     this.probeAt = 0;
     this.greeted = false;
     this.opened = false;
+    this.servers = serverList();
+    this.current = 0;
     setInterval(() => this.watch(), PROBE_MS);
     addEventListener("online", () => this.retryNow());
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) this.retryNow();
     });
+  }
+
+  /** base is the base URL of the server the link uses or tries now. */
+  get base() {
+    return this.servers[this.current];
   }
 
   /** open reports whether messages can be sent now. */
@@ -74,7 +119,7 @@ export class Link {
     this.onStatus("connecting");
     let ws;
     try {
-      ws = new WebSocket(endpoint("ws", true));
+      ws = new WebSocket(endpoint("ws", true, this.base));
     } catch {
       const delay = this.schedule();
       this.onStatus("waiting", { delay, code: 0, opened: false, failures: this.attempt });
@@ -108,6 +153,9 @@ export class Link {
     ws.onopen = ws.onmessage = ws.onclose = null;
     this.ws = null;
     this.greeted = false;
+    // Another server of the show is tried next: this one is gone, never
+    // answered, or is an edge whose core is away (1012).
+    if (this.servers.length > 1) this.current = (this.current + 1) % this.servers.length;
     const delay = this.schedule();
     this.onStatus("waiting", { delay, code, opened: this.opened, failures: this.attempt });
   }

@@ -371,7 +371,8 @@ function toast(text, kind = "error") {
 function onStatus(state, info) {
   document.body.dataset.conn = state;
   ui.conn.dataset.state = state;
-  if (state === "open") ui.conn.textContent = "Connected";
+  ui.conn.title = link.servers.length > 1 ? new URL(link.base).host : "";
+  if (state === "open") ui.conn.textContent = link.servers.length > 1 ? `Connected to ${new URL(link.base).host}` : "Connected";
   else if (state === "connecting") ui.conn.textContent = "Connecting…";
   else ui.conn.textContent = `Offline, retrying in ${(info.delay / 1000).toFixed(1)} s`;
   if (state === "open") {
@@ -391,7 +392,7 @@ function onStatus(state, info) {
  */
 async function explainRefusal() {
   try {
-    const res = await fetch(endpoint("healthz"), { cache: "no-store" });
+    const res = await fetch(endpoint("healthz", false, link.base), { cache: "no-store" });
     await res.json();
   } catch {
     return; // the server is down or unreachable: the status line says so
@@ -454,7 +455,7 @@ async function refreshHealth() {
   if (healthBusy) return;
   healthBusy = true;
   try {
-    const res = await fetch(endpoint("healthz"), { cache: "no-store" });
+    const res = await fetch(endpoint("healthz", false, link.base), { cache: "no-store" });
     const h = await res.json();
     if (Number.isInteger(h.connections)) {
       ui.desks.textContent = h.connections === 1 ? "1 desk" : `${h.connections} desks`;
