@@ -273,3 +273,24 @@ func refusedLogged(p *testkit.Process) bool {
 	}
 	return false
 }
+
+// TestEdgeBeforeCore: an edge started before its core refuses desks
+// (503 core_unavailable) and admits them once the core answers.
+func TestEdgeBeforeCore(t *testing.T) {
+	coreAddr := freeAddr(t)
+	edge := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", clusterSecret)
+	if code, h := healthz(t, edge); code != http.StatusServiceUnavailable || h["core"].(map[string]any)["state"] != "down" {
+		t.Fatalf("/healthz of an edge without its core: %d %v, want 503 and the core down", code, h)
+	}
+	_, resp, err := testkit.Dial(edge.WSURL("/ws"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("WebSocket to an edge without its core: %v %v, want 503", resp, err)
+	}
+	startCluster(t, "--cluster", coreAddr, "--cluster-secret", clusterSecret)
+	waitHealth(t, edge, http.StatusOK, 15*time.Second)
+	d := dial(t, edge)
+	sendAck(t, d, `{"dmx":{"7":70},"id":1}`)
+	if st := getState(t, d, 1); st.Values[6] != 70 {
+		t.Fatalf("state through the edge: channel 7 = %d, want 70", st.Values[6])
+	}
+}
