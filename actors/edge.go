@@ -398,8 +398,10 @@ func wireHealth(hs []OutputHealth, err error) *WireHealth {
 func (e *Engine) startEdges() error {
 	a := &edgesActor{e: e, hello: e.hello, boot: newBoot(), sessions: map[string]uint64{},
 		log: e.cfg.Log.With().Str("component", "edges").Logger()}
-	if _, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), edgesName); err != nil {
+	pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), edgesName)
+	if err != nil {
 		return fmt.Errorf("spawn edges: %w", err)
 	}
+	e.edges = pid
 	return nil
 }

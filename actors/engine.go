@@ -91,6 +91,7 @@ type Engine struct {
 	readers   []*inputReader
 	remote    *remote.Remote // nil without Config.Cluster
 	edge      *edgeMode      // nil unless the engine is an edge (Config.Core)
+	edges     *actor.PID     // a core's edges actor; nil without Config.Cluster
 }
 
 // engineOutput is one output the engine runs.
@@ -511,6 +512,13 @@ func (e *Engine) Stop() error {
 		return e.stopEdge()
 	}
 	var errs []error
+	if e.edges != nil {
+		// Edges hear no more answers from here on: they close their
+		// desks, which the universes would no longer serve.
+		if err := e.sys.Root.PoisonFuture(e.edges).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop edges: %w", err))
+		}
+	}
 	e.stopInputs()
 	for _, u := range e.universes {
 		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {
