@@ -56,6 +56,14 @@ fuzz:
     go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=${FUZZTIME:-100000x} ./cmd/dmxd
     go test -run='^$' -fuzz='^FuzzDecodeSACN$' -fuzztime=${FUZZTIME:-100000x} ./dmx/sacn
     go test -run='^$' -fuzz='^FuzzDecodeArtNet$' -fuzztime=${FUZZTIME:-100000x} ./dmx/artnet
+    go test -run='^$' -fuzz='^FuzzWireDeserialize$' -fuzztime=${FUZZTIME:-100000x} ./actors
+
+# Needs Debian's protobuf-compiler and protoc-gen-go v1.33.0 (go install
+# google.golang.org/protobuf/cmd/protoc-gen-go@v1.33.0); the generated code is committed.
+
+# Regenerate the protobuf code of the messages between processes (actors/*.pb.go).
+proto:
+    protoc --go_out=. --go_opt=paths=source_relative actors/*.proto
 
 # gofmt check and go vet.
 lint:

@@ -23,7 +23,7 @@ const (
 	ClosePolicy       = 1008
 	CloseTooBig       = 1009
 	CloseInternal     = 1011
-	CloseTryAgain     = 1013
+	CloseTryAgain     = 1013 // CloseServiceRestart (1012) is in edge.go
 	closeReasonFailed = "internal error"
 )
 
@@ -117,6 +117,12 @@ func (c *connectionActor) Receive(ctx actor.Context) {
 		c.syncs--
 		c.stopIfDone(ctx)
 	case *closeNow:
+		ctx.Stop(ctx.Self())
+	case *dropConn:
+		// The edge's core is lost: the client hears why, then the close,
+		// without a barrier (the universes may never answer one).
+		c.peer.Send(m.err)
+		c.closeCode, c.closeText = m.code, m.reason
 		ctx.Stop(ctx.Self())
 	case *State, *Update, *Blackout, *OutputStatus, *Ack, *Error,
 		*Looks, *Cues, *Masters, *Labels, *MonitorState:

@@ -24,6 +24,14 @@
 //     spawned from the root, with a guardian that stops a failed
 //     connection actor instead of restarting it (see lobbyActor).
 //
+// An engine started with Config.Core is a desk edge (edge.go): it runs a
+// lobby and connection actors only, whose universes are a core's, reached
+// through protoactor's remote as remote PIDs; the messages that cross are
+// edge.proto's (edgewire.go). A core answers its edges with its edges
+// actor, and sends each edge's desks their broadcasts in one message to
+// the edge's edge-fanout actor (edgefanout.go). The edge's link actor pings
+// the core and closes every desk at once when the core is lost.
+//
 // A command without a connection (plain HTTP) reaches its universe through
 // Engine.Apply: a protoactor future is its source for one batch, and the
 // caller's goroutine, never an actor, waits for the universe's answer.

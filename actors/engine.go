@@ -65,8 +65,14 @@ type Config struct {
 	// into the universes; the engine owns their sockets from Start.
 	Inputs []Input
 	// Cluster, when set, makes the engine's actors reachable from other
-	// dmxd processes (see StartCluster); nil runs it alone.
+	// dmxd processes (see StartCluster); nil runs it alone. A core (an
+	// engine with universes and Cluster) answers desk edges (see edge.go).
 	Cluster *ClusterConfig
+	// Core, when set, makes the engine a desk edge of the core at that
+	// cluster address (see edge.go): it runs no universes, outputs, inputs
+	// or state file, and needs Cluster (the core answers it there). Only
+	// Version, Log, Metrics and Cluster apply besides.
+	Core string
 }
 
 // Engine is the running actor system of dmxd: universes, outputs and the
@@ -84,6 +90,8 @@ type Engine struct {
 	inMets    *metrics.Input
 	readers   []*inputReader
 	remote    *remote.Remote // nil without Config.Cluster
+	edge      *edgeMode      // nil unless the engine is an edge (Config.Core)
+	edges     *actor.PID     // a core's edges actor; nil without Config.Cluster
 }
 
 // engineOutput is one output the engine runs.
@@ -93,8 +101,15 @@ type engineOutput struct {
 	w        *writer
 }
 
-// Start validates cfg and spawns the universes and their outputs.
+// Start validates cfg and spawns the universes and their outputs, or
+// starts an edge of the core cfg.Core.
 func Start(cfg Config) (*Engine, error) {
+	if cfg.Core != "" {
+		if cfg.Metrics == nil {
+			cfg.Metrics = metrics.New()
+		}
+		return startEdge(cfg, &Engine{cfg: cfg, sys: newSystem(cfg.Log)})
+	}
 	if cfg.Universes < 1 || cfg.Universes > MaxUniverses {
 		return nil, fmt.Errorf("universes %d is outside 1..%d", cfg.Universes, MaxUniverses)
 	}
@@ -122,10 +137,9 @@ func Start(cfg Config) (*Engine, error) {
 		cfg.Metrics = metrics.New()
 	}
 	keep := actor.WithGuardian(resumeOnFailure())
-	slogger := slog.New(zerolog.NewSlogHandler(cfg.Log.With().Str("component", "protoactor").Logger()))
 	e := &Engine{
 		cfg: cfg,
-		sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger })),
+		sys: newSystem(cfg.Log),
 		hello: &Hello{
 			Version:   cfg.Version,
 			Universes: cfg.Universes,
@@ -189,19 +203,32 @@ func Start(cfg Config) (*Engine, error) {
 	// thousands of desks then does not flood the scheduler's run queues,
 	// where the output writers would wait behind them.
 	connDispatcher := actor.WithDispatcher(actor.NewSynchronizedDispatcher(connThroughput))
-	newConn := func(p Peer) *actor.Props {
+	newConn := func(p Peer) (*actor.Props, uint64) {
 		return actor.PropsFromProducer(func() actor.Actor {
 			return &connectionActor{peer: p, hello: e.hello, universes: e.universes, log: cfg.Log}
-		}, connGuardian, connDispatcher)
+		}, connGuardian, connDispatcher), 0
 	}
 	if e.saver != nil {
 		go e.saver.run()
 	}
 	e.lobby = e.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &lobbyActor{newConn: newConn, conns: map[string]*actor.PID{}}
+		return &lobbyActor{newConn: newConn, conns: map[string]lobbyConn{}}
 	}))
+	if cfg.Cluster != nil {
+		// Last: an edge admits desks once the universes they attach to
+		// run.
+		if err := e.startEdges(); err != nil {
+			return nil, err
+		}
+	}
 	started = true
 	return e, nil
+}
+
+// newSystem returns an actor system that logs into log.
+func newSystem(log zerolog.Logger) *actor.ActorSystem {
+	slogger := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
 }
 
 // startUniverse spawns universe u and its outputs through drvs.
@@ -305,16 +332,32 @@ func (e *Engine) ClusterAddress() string {
 	return e.sys.Address()
 }
 
-// Universes returns how many universes the engine runs.
-func (e *Engine) Universes() int { return e.cfg.Universes }
+// Universes returns how many universes the engine runs: on an edge, how
+// many its core runs (0 before the core first answered).
+func (e *Engine) Universes() int {
+	if e.edge != nil {
+		if v := e.edge.view.Load(); v != nil {
+			return len(v.universes)
+		}
+		if v := e.edge.last.Load(); v != nil {
+			return len(v.universes)
+		}
+		return 0
+	}
+	return e.cfg.Universes
+}
 
 // Connect spawns the connection actor of a new client and returns its PID.
 // Its *actor.Started sends the hello and subscribes it to every universe.
 // It returns ErrClosing once CloseConnections has begun (a WebSocket
-// upgraded while dmxd shuts down).
+// upgraded while dmxd shuts down), and ErrCoreUnavailable on an edge
+// whose core is away.
 func (e *Engine) Connect(p Peer) (*actor.PID, error) {
 	if e.closing.Load() {
 		return nil, ErrClosing
+	}
+	if err := e.Ready(); err != nil {
+		return nil, err
 	}
 	res, err := e.sys.Root.RequestFuture(e.lobby, &join{peer: p}, requestTimeout).Result()
 	if err != nil {
@@ -322,6 +365,9 @@ func (e *Engine) Connect(p Peer) (*actor.PID, error) {
 			return nil, ErrClosing
 		}
 		return nil, fmt.Errorf("spawn connection: %w", err)
+	}
+	if err, ok := res.(error); ok {
+		return nil, err
 	}
 	return res.(*actor.PID), nil
 }
@@ -344,27 +390,36 @@ func (e *Engine) Deliver(conn *actor.PID, msg any) { e.sys.Root.Send(conn, msg) 
 //
 // Apply blocks its caller, which must not be an actor, until the universe
 // answers or requestTimeout passes; the caller bounds how many commands it
-// has in flight. It returns ErrClosing once CloseConnections has begun.
+// has in flight. It returns ErrClosing once CloseConnections has begun,
+// and ErrCoreUnavailable on an edge whose core is away (on an edge, the
+// universe is the core's: the future is addressed across the link).
 func (e *Engine) Apply(cmd *Command) ([]any, error) {
 	if e.closing.Load() {
 		return nil, ErrClosing
 	}
-	if cmd.Kind.AllUniverses() {
-		return e.applyAll(cmd)
+	universes := e.universes
+	if e.edge != nil {
+		var err error
+		if universes, err = e.edgeUniverses(); err != nil {
+			return nil, err
+		}
 	}
-	return e.applyOne(cmd)
+	if cmd.Kind.AllUniverses() {
+		return e.applyAll(universes, cmd)
+	}
+	return e.applyOne(universes, cmd)
 }
 
 // applyOne has cmd's universe apply it (see Apply).
-func (e *Engine) applyOne(cmd *Command) ([]any, error) {
-	if cmd.Universe < 1 || cmd.Universe > len(e.universes) {
-		return nil, fmt.Errorf("apply: universe %d is outside 1..%d", cmd.Universe, len(e.universes))
+func (e *Engine) applyOne(universes []*actor.PID, cmd *Command) ([]any, error) {
+	if cmd.Universe < 1 || cmd.Universe > len(universes) {
+		return nil, fmt.Errorf("apply: universe %d is outside 1..%d", cmd.Universe, len(universes))
 	}
 	// The future is the command's source for one batch: the universe
 	// answers it with the batch's applied message, as it answers a
 	// connection actor.
 	f := actor.NewFuture(e.sys, requestTimeout)
-	e.sys.Root.Send(e.universes[cmd.Universe-1], &apply{from: f.PID(), cmd: cmd})
+	e.sys.Root.Send(universes[cmd.Universe-1], &apply{from: f.PID(), cmd: cmd})
 	res, err := f.Result()
 	if err != nil {
 		return nil, fmt.Errorf("apply to universe %d: %w", cmd.Universe, err)
@@ -378,11 +433,11 @@ func (e *Engine) applyOne(cmd *Command) ([]any, error) {
 
 // applyAll applies a command for every universe (see Kind.AllUniverses)
 // to each in turn, and answers with one ack once all have.
-func (e *Engine) applyAll(cmd *Command) ([]any, error) {
-	for u := range e.universes {
+func (e *Engine) applyAll(universes []*actor.PID, cmd *Command) ([]any, error) {
+	for u := range universes {
 		part := *cmd
 		part.Universe, part.ID = u+1, nil
-		if _, err := e.applyOne(&part); err != nil {
+		if _, err := e.applyOne(universes, &part); err != nil {
 			return nil, err
 		}
 	}
@@ -393,8 +448,11 @@ func (e *Engine) applyAll(cmd *Command) ([]any, error) {
 }
 
 // Health returns the state of every output, in universe order and, within
-// a universe, in patch order.
+// a universe, in patch order; on an edge, those of its core.
 func (e *Engine) Health() ([]OutputHealth, error) {
+	if e.edge != nil {
+		return e.edgeHealth()
+	}
 	hs := make([]OutputHealth, 0, len(e.outputs))
 	for _, o := range e.outputs {
 		res, err := e.sys.Root.RequestFuture(o.pid, &healthQuery{}, requestTimeout).Result()
@@ -450,7 +508,17 @@ const closeMargin = 250 * time.Millisecond
 // stops the universes and the outputs, in that order. Call
 // CloseConnections first.
 func (e *Engine) Stop() error {
+	if e.edge != nil {
+		return e.stopEdge()
+	}
 	var errs []error
+	if e.edges != nil {
+		// Edges hear no more answers from here on: they close their
+		// desks, which the universes would no longer serve.
+		if err := e.sys.Root.PoisonFuture(e.edges).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop edges: %w", err))
+		}
+	}
 	e.stopInputs()
 	for _, u := range e.universes {
 		if _, err := e.sys.Root.RequestFuture(u, &flush{}, requestTimeout).Result(); err != nil {

@@ -6,6 +6,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
+// lobbyConn is a connection actor the lobby watches, with the generation
+// of the edge view it was spawned with.
+type lobbyConn struct {
+	pid *actor.PID
+	gen uint64
+}
+
 // Messages of the lobby actor.
 type (
 	// join spawns a connection actor for peer; answered with its *actor.PID.
@@ -26,8 +33,11 @@ type (
 // spare capacity, and a PID caches its process, so a parent would keep the
 // memory of its busiest moment's connections alive forever.
 type lobbyActor struct {
-	newConn func(Peer) *actor.Props
-	conns   map[string]*actor.PID
+	// newConn returns the props of a connection actor for a peer and the
+	// generation of the edge's view it was made with (0 outside an edge;
+	// see dropConns); nil props while an edge's core is away.
+	newConn func(Peer) (*actor.Props, uint64)
+	conns   map[string]lobbyConn
 	closing *closeAll  // set by closeAll: every connection is being closed
 	waiter  *actor.PID // answered when the last connection has stopped
 }
@@ -35,8 +45,13 @@ type lobbyActor struct {
 func (l *lobbyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *join:
-		pid := ctx.ActorSystem().Root.Spawn(l.newConn(m.peer))
-		l.conns[pid.Id] = pid
+		props, gen := l.newConn(m.peer)
+		if props == nil {
+			ctx.Respond(ErrCoreUnavailable)
+			return
+		}
+		pid := ctx.ActorSystem().Root.Spawn(props)
+		l.conns[pid.Id] = lobbyConn{pid: pid, gen: gen}
 		ctx.Watch(pid)
 		if l.closing != nil {
 			ctx.Send(pid, &CloseConn{Code: l.closing.code, Reason: l.closing.reason, Deadline: l.closing.deadline})
@@ -45,9 +60,15 @@ func (l *lobbyActor) Receive(ctx actor.Context) {
 	case *closeAll:
 		l.closing, l.waiter = m, ctx.Sender()
 		for _, c := range l.conns {
-			ctx.Send(c, &CloseConn{Code: m.code, Reason: m.reason, Deadline: m.deadline})
+			ctx.Send(c.pid, &CloseConn{Code: m.code, Reason: m.reason, Deadline: m.deadline})
 		}
 		l.answerWhenEmpty(ctx)
+	case *dropConns:
+		for _, c := range l.conns {
+			if c.gen < m.below {
+				ctx.Send(c.pid, &dropConn{code: m.code, reason: m.reason, err: m.err})
+			}
+		}
 	case *actor.Terminated:
 		delete(l.conns, m.Who.Id)
 		l.answerWhenEmpty(ctx)

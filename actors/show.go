@@ -97,7 +97,8 @@ func refusal(cmd *Command, code, format string, args ...any) *Error {
 // with nothing applied. Replies other than the ack go into r.
 func (u *universeActor) applyShow(ctx actor.Context, m *apply, r *applied) *Error {
 	cmd := m.cmd
-	sub, isSub := u.subs[m.from.Id]
+	key := u.key(m.from)
+	sub, isSub := u.subs[key]
 	sh := &u.show
 	switch cmd.Kind {
 	case KindLookSave:
@@ -199,7 +200,7 @@ func (u *universeActor) applyShow(ctx actor.Context, m *apply, r *applied) *Erro
 		for _, c := range cmd.Channels {
 			set.Add(int(c) - 1)
 		}
-		u.setFlash(ctx, m.from.Id, set)
+		u.setFlash(ctx, key, set)
 	case KindLabel:
 		for _, l := range cmd.Labels {
 			if l.Text == "" {
@@ -221,7 +222,7 @@ func (u *universeActor) applyShow(ctx actor.Context, m *apply, r *applied) *Erro
 		}
 		if sub.monitor != cmd.On {
 			sub.monitor = cmd.On
-			u.subs[m.from.Id] = sub
+			u.subs[key] = sub
 			if cmd.On {
 				u.monitors++
 			} else {
@@ -407,10 +408,21 @@ func (u *universeActor) sendMonitor(ctx actor.Context) {
 	up := NewUpdate(u.number, changes, u.monitors)
 	up.Monitor = true
 	u.budget.charge(u.monitors)
+	var edges map[string][]string // monitoring desks of edges, by address
 	for _, s := range u.subs {
-		if s.monitor {
+		switch {
+		case !s.monitor:
+		case u.remote(s.pid):
+			if edges == nil {
+				edges = map[string][]string{}
+			}
+			edges[s.pid.Address] = append(edges[s.pid.Address], s.pid.Id)
+		default:
 			ctx.Send(s.pid, up)
 		}
+	}
+	for addr, ids := range edges {
+		ctx.Send(actor.NewPID(addr, edgeFanoutName), &fanout{conns: ids, msg: up})
 	}
 }
 

@@ -113,8 +113,10 @@ type universeActor struct {
 	period    time.Duration
 	mixer     *dmx.Mixer
 	blackout  bool
-	outputs   []outLink // every output of the universe, each sent every frame
-	subs      map[string]subscriber
+	outputs   []outLink             // every output of the universe, each sent every frame
+	subs      map[string]subscriber // by key
+	edges     map[string]*edgeDesks // the subscribers in other processes, by address (see fanout)
+	address   string                // the universe's own address (see key)
 	nextSrc   dmx.Source
 	outStatus []*OutputStatus // each output's last reported state (by slot), nil before one
 	updates   *rate.Limiter   // paces updates to one per period
@@ -190,6 +192,7 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
+		u.address = self.Address
 		u.timer = time.AfterFunc(time.Hour, func() { root.Send(self, tickMsg) })
 		u.timer.Stop()
 	case *actor.Stopping:
@@ -207,7 +210,11 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		u.tick(ctx)
 	case *attach:
 		u.nextSrc++
-		u.subs[m.conn.Id] = subscriber{pid: m.conn, src: u.nextSrc}
+		key := u.key(m.conn)
+		if _, again := u.subs[key]; !again && u.remote(m.conn) {
+			u.addEdgeDesk(m.conn)
+		}
+		u.subs[key] = subscriber{pid: m.conn, src: u.nextSrc}
 		ctx.Watch(m.conn)
 		ctx.Send(m.conn, u.state())
 		for _, msg := range u.showMsgs(u.attachParts()) {
@@ -219,13 +226,17 @@ func (u *universeActor) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Terminated:
-		if s, ok := u.subs[m.Who.Id]; ok {
-			delete(u.subs, m.Who.Id)
+		key := u.key(m.Who)
+		if s, ok := u.subs[key]; ok {
+			delete(u.subs, key)
+			if u.remote(m.Who) {
+				u.removeEdgeDesk(m.Who)
+			}
 			if s.monitor {
 				u.monitors--
 			}
 			// However the desk went, its flash goes with it.
-			u.setFlash(ctx, m.Who.Id, dmx.ChannelSet{})
+			u.setFlash(ctx, key, dmx.ChannelSet{})
 			if u.mixer.Mode() == dmx.HTP {
 				u.mixer.Release(s.src)
 				u.changed(ctx)
@@ -255,6 +266,16 @@ func (u *universeActor) Receive(ctx actor.Context) {
 	}
 }
 
+// key is the key of a connection (or a future) in subs, replies and
+// flashes: its id when it runs in this process, its address and id when
+// it runs in another (an edge's), since two edges count their ids alike.
+func (u *universeActor) key(pid *actor.PID) string {
+	if pid.Address == u.address {
+		return pid.Id
+	}
+	return pid.Address + "/" + pid.Id
+}
+
 func (u *universeActor) state() *State {
 	return &State{Universe: u.number, Values: *u.mixer.Levels(), Blackout: u.blackout}
 }
@@ -263,13 +284,14 @@ func (u *universeActor) state() *State {
 // batch, after the frame that carries it.
 func (u *universeActor) apply(ctx actor.Context, m *apply) {
 	src := dmx.BaseSource
-	if s, ok := u.subs[m.from.Id]; ok {
+	key := u.key(m.from)
+	if s, ok := u.subs[key]; ok {
 		src = s.src
 	}
-	r := u.replies[m.from.Id]
+	r := u.replies[key]
 	if r == nil {
 		r = &applied{}
-		u.replies[m.from.Id] = r
+		u.replies[key] = r
 		u.order = append(u.order, m.from)
 	}
 	r.weight += m.weight
@@ -342,8 +364,9 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 		u.readAt = u.readAt[:0]
 	}
 	for _, pid := range u.order {
-		r := u.replies[pid.Id]
-		delete(u.replies, pid.Id)
+		key := u.key(pid)
+		r := u.replies[key]
+		delete(u.replies, key)
 		u.fillMonitor(r)
 		ctx.Send(pid, r)
 	}
@@ -461,8 +484,15 @@ func (u *universeActor) fanningOut(now time.Time) bool {
 	return u.fanout.Pending() > max(fanoutSlack, int64(len(u.subs)/fanoutSlackPart))
 }
 
+// broadcast sends msg to every subscriber: to those of this process one
+// by one, to those of each edge in one fan-out.
 func (u *universeActor) broadcast(ctx actor.Context, msg any) {
 	for _, s := range u.subs {
-		ctx.Send(s.pid, msg)
+		if len(u.edges) == 0 || !u.remote(s.pid) {
+			ctx.Send(s.pid, msg)
+		}
+	}
+	for _, g := range u.edges {
+		ctx.Send(g.fanout, &fanout{conns: g.ids, msg: msg})
 	}
 }

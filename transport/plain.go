@@ -47,7 +47,15 @@ const (
 	CodeTooLarge         = "too_large"
 	CodeShuttingDown     = "shutting_down"
 	CodeUnavailable      = "unavailable"
+	// CodeCoreUnavailable: an edge whose core is away (see
+	// actors.ErrCoreUnavailable), 503.
+	CodeCoreUnavailable = actors.CodeCoreUnavailable
 )
+
+// coreUnavailable is the refusal of every request that needs an edge's
+// core while it is away.
+var coreUnavailable = &httpError{status: http.StatusServiceUnavailable, code: CodeCoreUnavailable,
+	message: "dmxd's core is unavailable: retry, or use another edge"}
 
 // retryAfter is the Retry-After of a 429, in seconds: the rate limit's
 // tokens come back within a second.
@@ -102,6 +110,10 @@ func setErrorHeaders(w http.ResponseWriter, e *httpError) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dmxd"`)
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", retryAfter)
+	case http.StatusServiceUnavailable:
+		if e.code == CodeCoreUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 	}
 }
 
@@ -149,6 +161,10 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, fail errorWriter)
 	}
 	if !s.originAllowed(r) {
 		fail(w, &httpError{status: http.StatusForbidden, code: CodeForbidden, message: "origin not allowed"})
+		return false
+	}
+	if s.eng.Ready() != nil {
+		fail(w, coreUnavailable)
 		return false
 	}
 	return true
@@ -277,6 +293,8 @@ func (s *Server) execute(ctx context.Context, cmd *actors.Command) ([]any, *http
 	switch {
 	case errors.Is(err, actors.ErrClosing):
 		return nil, shuttingDown
+	case errors.Is(err, actors.ErrCoreUnavailable):
+		return nil, coreUnavailable
 	case err != nil:
 		s.cfg.Log.Warn().Err(err).Msg("plain HTTP command")
 		return nil, &httpError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: err.Error()}

@@ -371,6 +371,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	if err := s.eng.Ready(); err != nil {
+		// An edge whose core is away: the desk tries again (or another edge).
+		writeAPIError(w, coreUnavailable)
+		return
+	}
 	if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
 		s.conns.Add(-1)
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
@@ -385,10 +390,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	pid, err := s.eng.Connect(c)
 	if err != nil {
 		code, reason := actors.CloseInternal, "server busy"
-		if errors.Is(err, actors.ErrClosing) {
+		switch {
+		case errors.Is(err, actors.ErrClosing):
 			// Upgraded while dmxd shuts down: goodbye, as to every desk.
 			code, reason = actors.CloseGoingAway, "server shutting down"
-		} else {
+		case errors.Is(err, actors.ErrCoreUnavailable):
+			// Upgraded as an edge lost its core: as its desks are closed.
+			code, reason = actors.CloseServiceRestart, "core unavailable"
+		default:
 			s.cfg.Log.Error().Err(err).Msg("connect")
 		}
 		_ = ws.WriteControl(websocket.CloseMessage,
@@ -448,10 +457,13 @@ type health struct {
 	Universes   []actors.OutputHealth `json:"universes"`
 	// Sources are the network input sources (only with --input).
 	Sources []actors.SourceHealth `json:"sources,omitempty"`
+	// Core is an edge's link to its core (only on an edge, whose
+	// universes are the core's).
+	Core *actors.CoreLink `json:"core,omitempty"`
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	h := health{Status: "ok", Connections: s.Connections()}
+	h := health{Status: "ok", Connections: s.Connections(), Core: s.eng.Link()}
 	outs, err := s.eng.Health()
 	code := http.StatusOK
 	if err != nil {

@@ -295,6 +295,14 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "edge" && len(args) == 1 {
+		_, err := parseEdgeConfig([]string{"--help"}, func(string) string { return "" })
+		var help *helpRequest
+		if errors.As(err, &help) {
+			writeEdgeHelp(stdout, help.flags)
+		}
+		return 0
+	}
 	cmd, ok := lookupCommand(args[0])
 	if !ok || len(args) > 1 {
 		fmt.Fprintf(stderr, "dmxd help: %q is not a command (want set, fade, blackout or get)\n", oneLine(strings.Join(args, " ")))

@@ -48,6 +48,7 @@ type config struct {
 	logLevel  zerolog.Level
 	logFormat string                // "console", "json" or "" (console on a terminal)
 	cluster   *actors.ClusterConfig // --cluster: nodes and edges may join; nil alone
+	core      string                // dmxd edge --core: the core's cluster address
 	desks     []string              // --desk-servers: the other servers of the show, HOST:PORT
 }
 

@@ -73,6 +73,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 0
 		case "help":
 			return runHelp(args[1:], stdout, stderr)
+		case "edge":
+			return runEdge(args[1:], getenv, stdout, stderr)
 		}
 		if _, ok := lookupCommand(args[0]); ok {
 			return runCommand(args[0], args[1:], getenv, stdout, stderr)
@@ -155,7 +157,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		_ = ln.Close()
 		return err
 	}
-	eng, err := actors.Start(actors.Config{
+	engCfg := actors.Config{
 		Universes: cfg.universes,
 		Rate:      cfg.rate,
 		Merge:     cfg.merge,
@@ -169,7 +171,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 		UpdateBudget: cmp.Or(cfg.updates, -1),
 		Inputs:       inputs,
 		Cluster:      cfg.cluster,
-	})
+	}
+	if cfg.core != "" {
+		// An edge: the universes, outputs and state are the core's.
+		engCfg = actors.Config{Core: cfg.core, Cluster: cfg.cluster, Version: bi.Version, Log: log, Metrics: mets}
+	}
+	eng, err := actors.Start(engCfg)
 	if err != nil {
 		_ = ln.Close()
 		for _, in := range inputs {
@@ -201,11 +208,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, console io.Write
 	httpSrv := srv.HTTPServer(limited)
 	addr := ln.Addr().String()
 	deskURL, wsURL := urls(ln.Addr())
-	log.Info().Str("listen", addr).Int("universes", cfg.universes).Int("rate", cfg.rate).
-		Str("merge", cfg.merge.String()).Int("conn_limit", limited.Limit()).
-		Str("desk", deskURL).Str("ws", wsURL).Str("version", bi.Version).
+	ev := log.Info().Str("listen", addr)
+	if cfg.core == "" { // an edge's universes are its core's
+		ev = ev.Int("universes", cfg.universes).Int("rate", cfg.rate).Str("merge", cfg.merge.String())
+	}
+	ev.Int("conn_limit", limited.Limit()).Str("desk", deskURL).Str("ws", wsURL).Str("version", bi.Version).
 		Msg("dmxd listening")
-	if a := eng.ClusterAddress(); a != "" {
+	switch a := eng.ClusterAddress(); {
+	case cfg.core != "":
+		log.Info().Str("core", cfg.core).Str("cluster", a).Bool("tls", cfg.cluster.TLS != nil).Msg("desk edge of the core: admitting desks once it answers")
+	case a != "":
 		log.Info().Str("cluster", a).Bool("tls", cfg.cluster.TLS != nil).Msg("serving output nodes and desk edges")
 	}
 	if console != nil {
