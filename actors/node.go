@@ -205,7 +205,10 @@ type (
 	// nodeTick is the agent's ping period.
 	nodeTick struct{}
 	// probeResult is what probeCore found.
-	probeResult struct{ err error }
+	probeResult struct {
+		serving bool
+		err     error
+	}
 )
 
 func (*nodeTick) IgnoreDeadLetterLogging() {}
@@ -300,6 +303,13 @@ func (a *nodeAgent) Receive(ctx actor.Context) {
 		if m.err != nil {
 			a.log.Error().Err(m.err).Msg("the core refuses this node")
 			a.refused(m.err)
+			return
+		}
+		if m.serving && a.lost {
+			// The core serves again, but protoactor's link to it may be
+			// asleep between two connection attempts (2 s apart, five
+			// times): drop it, so that the next request dials at once.
+			ctx.ActorSystem().EventStream.Publish(&remote.EndpointTerminatedEvent{Address: a.coreAddr})
 		}
 	}
 	// frameRequest (an output started: the core sends frames once joined)
@@ -333,7 +343,10 @@ func (a *nodeAgent) tick(ctx actor.Context) {
 			a.probing = true
 			self, root := ctx.Self(), ctx.ActorSystem().Root
 			addr, cfg := a.coreAddr, a.cluster
-			go func() { root.Send(self, &probeResult{err: probeCore(addr, cfg)}) }()
+			go func() {
+				serving, err := probeCore(addr, cfg)
+				root.Send(self, &probeResult{serving: serving, err: err})
+			}()
 		}
 	}
 	a.request(ctx)
@@ -375,12 +388,13 @@ func (a *nodeAgent) frame(ctx actor.Context, m *WireNodeFrame) {
 // probeTimeout bounds one probeCore.
 const probeTimeout = 2 * time.Second
 
-// probeCore asks the core's gRPC server, with the node's credentials,
-// for something harmless (its process list): a refused secret is the one
-// failure that waiting will not cure. It returns an error wrapping
-// ErrSecretRefused then, nil otherwise (the core is down, unreachable,
-// or answers).
-func probeCore(addr string, cfg ClusterConfig) error {
+// probeCore makes a unary call to the core's gRPC server with the node's
+// credentials: the core checks the secret and then refuses every unary
+// call (see StartCluster), so the answer says whether the core serves and
+// whether the secret is right, the one failure that waiting will not
+// cure. It returns an error wrapping ErrSecretRefused then; serving is
+// true when the core answered and took the secret.
+func probeCore(addr string, cfg ClusterConfig) (serving bool, err error) {
 	creds := insecure.NewCredentials()
 	if cfg.ClientTLS != nil {
 		creds = credentials.NewTLS(cfg.ClientTLS)
@@ -388,14 +402,17 @@ func probeCore(addr string, cfg ClusterConfig) error {
 	conn, err := grpc.Dial(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithPerRPCCredentials(secretCreds{secret: cfg.Secret, tls: cfg.ClientTLS != nil}))
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	_, err = remote.NewRemotingClient(conn).ListProcesses(ctx, &remote.ListProcessesRequest{})
-	if status.Code(err) == codes.Unauthenticated {
-		return fmt.Errorf("%w (core %s: %v)", ErrSecretRefused, addr, status.Convert(err).Message())
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		return false, fmt.Errorf("%w (core %s: %v)", ErrSecretRefused, addr, status.Convert(err).Message())
+	case codes.Unimplemented:
+		return true, nil
 	}
-	return nil
+	return false, nil
 }

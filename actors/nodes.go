@@ -31,9 +31,9 @@ const (
 	// take its core for lost.
 	nodeCoreLostMisses = 3
 	// nodeProbeEvery is how many missed answers apart a node that gets no
-	// answer asks the core's gRPC server directly whether it refuses the
-	// secret (see probeCore).
-	nodeProbeEvery = 4
+	// answer asks the core's gRPC server directly whether it serves and
+	// takes the secret (see probeCore).
+	nodeProbeEvery = 2
 	// nodeLostAfter is how long the core waits for a node's ping before it
 	// reports the node's outputs down.
 	nodeLostAfter = 750 * time.Millisecond
