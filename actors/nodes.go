@@ -155,7 +155,8 @@ type nodesActor struct {
 	universes []*actor.PID
 	nodes     map[string]*nodeEntry
 	links     map[linkKey]*actor.PID
-	order     []*actor.PID // every link, in the order they were made
+	order     []*actor.PID  // every link, in the order they were made
+	ackWait   time.Duration // a new link's first wait for an ack (nodeAckWait)
 	stopCheck chan struct{}
 	log       zerolog.Logger
 }
@@ -165,6 +166,7 @@ func newNodesActor(universes []*actor.PID, log zerolog.Logger) *nodesActor {
 		universes: universes,
 		nodes:     map[string]*nodeEntry{},
 		links:     map[linkKey]*actor.PID{},
+		ackWait:   nodeAckWait,
 		log:       log.With().Str("component", "nodes").Logger(),
 	}
 }
@@ -264,11 +266,11 @@ func (n *nodesActor) join(ctx actor.Context, m *WireNodeJoin) {
 			ctx.Send(l, &nodeLost{err: fmt.Sprintf("node %s no longer has this output", m.Name)})
 		}
 	}
+	ctx.Respond(&WireNodeJoined{Ok: true})
 	for i, l := range e.links {
 		o := m.Outputs[i]
 		ctx.Send(l, &nodeUp{agent: agent, slot: int32(i), state: &WireNodeOutput{Up: o.Up, Error: clip(o.Error)}})
 	}
-	ctx.Respond(&WireNodeJoined{Ok: true})
 	n.log.Info().Str("node", m.Name).Str("address", agent.Address).Int("outputs", len(m.Outputs)).Bool("rejoin", rejoin).Msg("node joined")
 }
 
@@ -282,7 +284,8 @@ func (n *nodesActor) spawnLink(ctx actor.Context, k linkKey) *actor.PID {
 		target:   k.target,
 		frames:   newFramePool(),
 		slot:     -1,
-		ackWait:  nodeAckWait,
+		ackWait:  n.ackWait,
+		ackFirst: n.ackWait,
 		log:      n.log.With().Str("node", k.node).Int("universe", k.universe).Str("output", k.driver).Str("target", k.target).Logger(),
 	}
 	return ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return l }))
@@ -356,6 +359,7 @@ type linkActor struct {
 	seq      uint64
 	sentAt   time.Time
 	ackWait  time.Duration // the current wait for an ack (see nodeAckWait)
+	ackFirst time.Duration // the first wait, after every ack
 	timer    *time.Timer   // sends ackCheck
 	agent    *actor.PID    // the node's agent; nil while the node is lost
 	peerSlot int32         // the output's slot on the node
@@ -387,7 +391,7 @@ func (l *linkActor) Receive(ctx actor.Context) {
 		l.send(ctx)
 	case *WireNodeFrameAck:
 		if l.inflight && m.Seq == l.seq {
-			l.inflight, l.ackWait = false, nodeAckWait
+			l.inflight, l.ackWait = false, l.ackFirst
 			if l.stuck {
 				l.stuck = false
 				l.publish(ctx)
@@ -403,7 +407,7 @@ func (l *linkActor) Receive(ctx actor.Context) {
 		}
 		// Whatever was in flight went to a node that may be gone: the
 		// newest frame goes out now.
-		l.inflight, l.stuck, l.ackWait, l.pending = false, false, nodeAckWait, l.have
+		l.inflight, l.stuck, l.ackWait, l.pending = false, false, l.ackFirst, l.have
 		l.send(ctx)
 		l.publish(ctx)
 	case *nodeLost:
@@ -460,7 +464,7 @@ func (l *linkActor) checkAck(ctx actor.Context) {
 		l.stuck = true
 		l.publish(ctx)
 	}
-	l.ackWait = min(2*l.ackWait, nodeAckWaitMax)
+	l.ackWait = max(min(2*l.ackWait, nodeAckWaitMax), l.ackFirst)
 	l.inflight, l.pending = false, true
 	l.send(ctx)
 }
