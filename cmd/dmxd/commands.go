@@ -305,7 +305,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookupCommand(args[0])
 	if !ok || len(args) > 1 {
-		fmt.Fprintf(stderr, "dmxd help: %q is not a command (want set, fade, blackout or get)\n", oneLine(strings.Join(args, " ")))
+		fmt.Fprintf(stderr, "dmxd help: %q is not a command (want set, fade, blackout, get or node)\n", oneLine(strings.Join(args, " ")))
 		return 2
 	}
 	writeCommandHelp(stdout, cmd, commandFlags(cmd, &commandOptions{}))
