@@ -430,3 +430,56 @@ func TestNodeWrongSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeFrozen stops a node's process (SIGSTOP: its connections stay
+// open but nothing answers, as on a network cut): the core finds it lost
+// and sends it nothing more, and the gRPC keepalive ends the link; once
+// the node runs again (SIGCONT) its output is up and its pty gets the
+// level set meanwhile.
+func TestNodeFrozen(t *testing.T) {
+	core, addr := startCore(t, "127.0.0.1:0")
+	pty := newPTY(t)
+	node := startNode(t, addr, "frozen", "--output", "1=enttec-pro:"+pty.Path)
+	waitNodeOutput(t, core, "frozen", pty.Path, "up")
+	d := dial(t, core)
+	if err := d.Send(`{"dmx": {"1": 50}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pty.WaitFrame(clusterWait, levels(50)); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := node.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Signal(syscall.SIGCONT) }) // so that it can stop
+	down := outputMessage(t, d, "frozen:"+pty.Path, "down")
+	t.Logf("measured: node stopped (SIGSTOP) to the desk's output down: %v", down.Sub(stopped))
+	for i := 1; i <= 100; i++ { // a stream of changes the lost node must not be sent
+		if err := d.Send(fmt.Sprintf(`{"dmx": {"1": %d}}`, 100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getState(t, d, 1) // every change applied
+	// As after a network cut, the gRPC keepalive ends the core's link to
+	// the node before it runs again.
+	waitFor(t, "the core's link to the stopped node ended", func() bool {
+		for _, l := range core.Logs() {
+			if l["component"] == "protoactor" && l["address"] == node.Addr && l["message"] == "EndpointWatcher handling terminated" {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("measured: node stopped to the end of the core's link to it: %v", time.Since(stopped))
+	resumed := time.Now()
+	if err := node.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	f, err := pty.WaitFrame(clusterWait, levels(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := outputMessage(t, d, "frozen:"+pty.Path, "up")
+	t.Logf("measured: node resumed (SIGCONT) to the newest level on its pty %v, to the desk's output up %v", f.At.Sub(resumed), up.Sub(resumed))
+}
