@@ -215,12 +215,15 @@ func (*nodeTick) IgnoreDeadLetterLogging() {}
 
 // nodeAgent is a node's side of the link to its core (well-known name
 // "node"). Every nodePingPeriod it sends the core one request: a join
-// until the core has answered one, a ping after; an answer that has not
-// come by the next period is a miss, and nodeCoreLostMisses in a row make
-// the core lost. Whatever the core's state, it sends nothing else: no
-// stream goes to a core that does not answer. Frames from the core's
-// links go to the outputs and are acknowledged at once; the outputs'
-// states go to the core as they change, and with every join.
+// until the core has answered one, a ping after (and a join at once when
+// a ping's answer says the core does not know this run of the node, or
+// the core answers again after it was lost); an answer that has not come
+// by the next period is a miss, and nodeCoreLostMisses in a row make the
+// core lost. Frames from the core's links go to the outputs and are
+// acknowledged at once; the outputs' states go to the core as they
+// change while it answers, and with every join. Nothing else goes to the
+// core: a core that does not answer gets one request a period, never a
+// stream.
 type nodeAgent struct {
 	name     string
 	instance string
