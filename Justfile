@@ -94,3 +94,9 @@ chaos *ARGS: build
 rtprobe SECONDS="100":
     mkdir -p bin && gcc -O2 -Wall -o bin/rtprobe test/rtprobe/rtprobe.c -lutil -lpthread
     bin/rtprobe wake fifo {{SECONDS}} & bin/rtprobe wake nice {{SECONDS}} & bin/rtprobe pty {{SECONDS}} & wait
+
+# Needs Debian's protobuf-compiler and protoc-gen-go (go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.33.0).
+
+# Regenerate the protobuf code of the messages between dmxd processes (actors/*.proto).
+proto:
+    protoc --go_out=. --go_opt=paths=source_relative actors/*.proto

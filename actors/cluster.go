@@ -90,11 +90,16 @@ func StartCluster(sys *actor.ActorSystem, cfg ClusterConfig) (*remote.Remote, er
 		return status.Error(codes.Unauthenticated, "dmxd cluster: wrong or missing secret")
 	}
 	serverOpts := []grpc.ServerOption{
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		// protoactor's two unary methods (ListProcesses,
+		// GetProcessDiagnostics) panic "implement me", which no one
+		// recovers: one call would end the process. They are refused, after
+		// the secret, so that a caller still learns whether its secret is
+		// right (see probeCore).
+		grpc.UnaryInterceptor(func(ctx context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
 			if err := check(ctx); err != nil {
 				return nil, err
 			}
-			return h(ctx, req)
+			return nil, status.Errorf(codes.Unimplemented, "dmxd cluster: %s is not served", info.FullMethod)
 		}),
 		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			if err := check(ss.Context()); err != nil {

@@ -19,6 +19,13 @@
 //     single writer goroutine (it runs the C refresh loop of dmx/refresh on
 //     its own OS thread), reopens it with backoff when it fails and reports
 //     its state;
+//   - with Config.Cluster, a nodes actor (well-known name "nodes"), which
+//     answers the joins and pings of output nodes (dmxd node) and keeps a
+//     link actor per node output: the link is one more output of its
+//     universe (added while it runs), keeps the newest frame, has at most
+//     one in flight to the node and sends nothing to a lost one (see
+//     nodes.go); a node runs output actors and refresh loops fed by its
+//     agent actor (StartNode, node.go);
 //   - a lobby actor, which spawns every connection actor, watches it and
 //     closes all of them at shutdown. It is not their parent: they are
 //     spawned from the root, with a guardian that stops a failed

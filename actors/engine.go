@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,7 @@ type Engine struct {
 	inMets    *metrics.Input
 	readers   []*inputReader
 	remote    *remote.Remote // nil without Config.Cluster
+	nodes     *actor.PID     // the registry of output nodes; nil without Config.Cluster
 	edge      *edgeMode      // nil unless the engine is an edge (Config.Core)
 	edges     *actor.PID     // a core's edges actor; nil without Config.Cluster
 }
@@ -196,6 +198,15 @@ func Start(cfg Config) (*Engine, error) {
 		}
 	}
 	e.startInputs()
+	if e.remote != nil {
+		pid, err := e.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+			return newNodesActor(e.universes, cfg.Log)
+		}), nodesName)
+		if err != nil {
+			return nil, fmt.Errorf("spawn nodes: %w", err)
+		}
+		e.nodes = pid
+	}
 	connGuardian := actor.WithGuardian(stopOnFailure())
 	// A connection actor's work is a few non-blocking hand-offs, so its
 	// mailbox runs in the goroutine of whoever sends to it (the read pump,
@@ -448,19 +459,32 @@ func (e *Engine) applyAll(universes []*actor.PID, cmd *Command) ([]any, error) {
 }
 
 // Health returns the state of every output, in universe order and, within
-// a universe, in patch order; on an edge, those of its core.
+// a universe, in patch order followed by the outputs of nodes in the
+// order they first joined; on an edge, those of its core.
 func (e *Engine) Health() ([]OutputHealth, error) {
 	if e.edge != nil {
 		return e.edgeHealth()
 	}
-	hs := make([]OutputHealth, 0, len(e.outputs))
+	pids := make([]*actor.PID, 0, len(e.outputs))
 	for _, o := range e.outputs {
-		res, err := e.sys.Root.RequestFuture(o.pid, &healthQuery{}, requestTimeout).Result()
+		pids = append(pids, o.pid)
+	}
+	if e.nodes != nil {
+		res, err := e.sys.Root.RequestFuture(e.nodes, &nodeLinksQuery{}, requestTimeout).Result()
+		if err != nil {
+			return nil, fmt.Errorf("node outputs: %w", err)
+		}
+		pids = append(pids, res.(*nodeLinks).pids...)
+	}
+	hs := make([]OutputHealth, 0, len(pids))
+	for _, pid := range pids {
+		res, err := e.sys.Root.RequestFuture(pid, &healthQuery{}, requestTimeout).Result()
 		if err != nil {
 			return nil, fmt.Errorf("output health: %w", err)
 		}
 		hs = append(hs, *res.(*OutputHealth))
 	}
+	slices.SortStableFunc(hs, func(a, b OutputHealth) int { return cmp.Compare(a.Universe, b.Universe) })
 	return hs, nil
 }
 
@@ -533,6 +557,13 @@ func (e *Engine) Stop() error {
 	for _, u := range e.universes {
 		if err := e.sys.Root.PoisonFuture(u).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop universe: %w", err))
+		}
+	}
+	if e.nodes != nil {
+		// Its links, its children, stop with it; the nodes keep
+		// refreshing the final frame.
+		if err := e.sys.Root.PoisonFuture(e.nodes).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop nodes: %w", err))
 		}
 	}
 	// Every output is stopped before any is waited for: one whose device

@@ -93,8 +93,11 @@ type OutputHealth struct {
 	Universe int    `json:"universe"`
 	Output   string `json:"output"`
 	Target   string `json:"target,omitempty"`
-	State    string `json:"state"`
-	Frames   uint64 `json:"frames"`
+	// Node names the output node (dmxd node --name) of a remote output,
+	// whose Target is then "NODE:TARGET"; absent for the core's own.
+	Node   string `json:"node,omitempty"`
+	State  string `json:"state"`
+	Frames uint64 `json:"frames"`
 	// Packets and SendErrors count a network output's datagrams (one per
 	// destination per frame); absent for other outputs.
 	Packets    *uint64 `json:"packets,omitempty"`

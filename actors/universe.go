@@ -46,6 +46,12 @@ type (
 	// frameRequest asks for a frame of the current levels; the output
 	// sends it when it starts.
 	frameRequest struct{}
+	// addOutput adds an output to a running universe (a request): it is
+	// sent every frame from then on, has the next slot for its
+	// OutputStatus, gets the current frame at once and is answered with
+	// outputAdded.
+	addOutput   struct{ link outLink }
+	outputAdded struct{ slot int }
 	// snapshotQuery is answered with a *dmx.UniverseState.
 	snapshotQuery struct{}
 	// applied answers the commands of one connection in one batch, after
@@ -251,6 +257,16 @@ func (u *universeActor) Receive(ctx actor.Context) {
 		// Everything received before the barrier is answered before it.
 		u.endBatch(ctx)
 		ctx.Respond(&syncDone{})
+	case *addOutput:
+		// An output joined while the universe runs (a node's, through its
+		// link): it gets a slot for its states and the current frame now.
+		slot := len(u.outputs)
+		u.outputs = append(u.outputs, m.link)
+		u.outStatus = append(u.outStatus, nil)
+		f := m.link.frames.get()
+		f.frame = u.out
+		ctx.Send(m.link.pid, f)
+		ctx.Respond(&outputAdded{slot: slot})
 	case *frameRequest:
 		// The output started (it asks once): it gets the levels at once.
 		u.dirty = true

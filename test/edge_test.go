@@ -17,7 +17,7 @@ import (
 // Desk edges (dmxd edge, issue 15): a core with a pty output and two edges,
 // each a real process on 127.0.0.1.
 
-const clusterSecret = "edge-test-secret"
+const edgeSecret = "edge-test-secret"
 
 // startCluster starts a process of a cluster: its logs go to the test's
 // log when it fails; it is stopped at the end (and must exit 0) unless the
@@ -56,7 +56,7 @@ func startCluster(t *testing.T, args ...string) *testkit.Process {
 // startEdge starts an edge of core and waits until it admits desks.
 func startEdge(t *testing.T, core string) *testkit.Process {
 	t.Helper()
-	e := startCluster(t, "edge", "--core", core, "--cluster-secret", clusterSecret)
+	e := startCluster(t, "edge", "--core", core, "--cluster-secret", edgeSecret)
 	waitHealth(t, e, http.StatusOK, 10*time.Second)
 	return e
 }
@@ -100,7 +100,7 @@ func TestEdges(t *testing.T) {
 	coreAddr := freeAddr(t)
 	state := filepath.Join(t.TempDir(), "state.json")
 	coreArgs := []string{"--output", "1=enttec-pro:" + pty.Path, "--merge", "htp", "--state", state,
-		"--cluster", coreAddr, "--cluster-secret", clusterSecret}
+		"--cluster", coreAddr, "--cluster-secret", edgeSecret}
 	core := startCluster(t, coreArgs...)
 	edgeA, edgeB := startEdge(t, coreAddr), startEdge(t, coreAddr)
 
@@ -246,8 +246,8 @@ func dial2(t *testing.T, p *testkit.Process) *testkit.Desk {
 // refused by the core's gRPC server: it never admits a desk.
 func TestEdgeWrongSecret(t *testing.T) {
 	coreAddr := freeAddr(t)
-	startCluster(t, "--cluster", coreAddr, "--cluster-secret", clusterSecret)
-	bad := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", "not-"+clusterSecret)
+	startCluster(t, "--cluster", coreAddr, "--cluster-secret", edgeSecret)
+	bad := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", "not-"+edgeSecret)
 	deadline := time.Now().Add(10 * time.Second)
 	for !refusedLogged(bad) {
 		if time.Now().After(deadline) {
@@ -278,7 +278,7 @@ func refusedLogged(p *testkit.Process) bool {
 // (503 core_unavailable) and admits them once the core answers.
 func TestEdgeBeforeCore(t *testing.T) {
 	coreAddr := freeAddr(t)
-	edge := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", clusterSecret)
+	edge := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", edgeSecret)
 	if code, h := healthz(t, edge); code != http.StatusServiceUnavailable || h["core"].(map[string]any)["state"] != "down" {
 		t.Fatalf("/healthz of an edge without its core: %d %v, want 503 and the core down", code, h)
 	}
@@ -286,7 +286,7 @@ func TestEdgeBeforeCore(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("WebSocket to an edge without its core: %v %v, want 503", resp, err)
 	}
-	startCluster(t, "--cluster", coreAddr, "--cluster-secret", clusterSecret)
+	startCluster(t, "--cluster", coreAddr, "--cluster-secret", edgeSecret)
 	waitHealth(t, edge, http.StatusOK, 15*time.Second)
 	d := dial(t, edge)
 	sendAck(t, d, `{"dmx":{"7":70},"id":1}`)

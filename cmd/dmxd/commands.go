@@ -295,6 +295,14 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if len(args) == 1 && args[0] == "node" {
+		_, err := parseNodeConfig([]string{"--help"}, func(string) string { return "" })
+		var help *helpRequest
+		if errors.As(err, &help) {
+			writeNodeHelp(stdout, help.flags)
+		}
+		return 0
+	}
 	if args[0] == "edge" && len(args) == 1 {
 		_, err := parseEdgeConfig([]string{"--help"}, func(string) string { return "" })
 		var help *helpRequest
@@ -305,7 +313,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookupCommand(args[0])
 	if !ok || len(args) > 1 {
-		fmt.Fprintf(stderr, "dmxd help: %q is not a command (want set, fade, blackout or get)\n", oneLine(strings.Join(args, " ")))
+		fmt.Fprintf(stderr, "dmxd help: %q is not a command (want set, fade, blackout, get or node)\n", oneLine(strings.Join(args, " ")))
 		return 2
 	}
 	writeCommandHelp(stdout, cmd, commandFlags(cmd, &commandOptions{}))

@@ -189,7 +189,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, errors.New(oneLine(err.Error()))
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (commands: set, fade, blackout, get, help)", fs.Arg(0))
+		return c, fmt.Errorf("unexpected argument %q (commands: set, fade, blackout, get, node, help)", fs.Arg(0))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

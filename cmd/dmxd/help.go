@@ -31,6 +31,7 @@ Usage:
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-33s %s\n", "dmxd "+c.name+" "+c.args, c.summary)
 	}
+	fmt.Fprintf(w, "  %-33s %s\n", "dmxd node --core HOST:PORT …", "run an output node: this machine's DMX outputs, fed by a core (dmxd node --help)")
 	fmt.Fprintf(w, "  %-33s %s\n", "dmxd edge --core HOST:PORT", "serve desks of a core, another dmxd with --cluster (dmxd edge --help)")
 	fmt.Fprintf(w, "  %-33s %s\n", "dmxd help [COMMAND]", "this help, or a command's (also: dmxd COMMAND --help)")
 	fmt.Fprintf(w, "  %-33s %s\n", "dmxd --version", "the version dmxd was built from")

@@ -73,6 +73,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 0
 		case "help":
 			return runHelp(args[1:], stdout, stderr)
+		case "node":
+			return runNode(args[1:], getenv, stdout, stderr)
 		case "edge":
 			return runEdge(args[1:], getenv, stdout, stderr)
 		}

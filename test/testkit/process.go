@@ -48,7 +48,8 @@ func moduleRoot() (string, error) {
 // Process is a running dmxd.
 type Process struct {
 	cmd *exec.Cmd
-	// Addr is the host:port dmxd listens on.
+	// Addr is the host:port dmxd listens on (an output node's cluster
+	// address, see StartNode).
 	Addr string
 	mu   sync.Mutex
 	logs []map[string]any
@@ -80,6 +81,12 @@ func StartUnder(setup, bin string, args ...string) (*Process, error) {
 		cmd = exec.Command("sh", append([]string{"-c", setup + ` && exec "$0" "$@"`, bin}, args...)...)
 	}
 	cmd.Env = append(os.Environ(), "DMXD_TOKEN=", "DMXD_OUTPUT=")
+	return startCmd(cmd, bin, "listen")
+}
+
+// startCmd starts cmd (running bin) and waits until it logs a line with
+// the field ready, whose value becomes Addr.
+func startCmd(cmd *exec.Cmd, bin, ready string) (*Process, error) {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("stderr pipe: %w", err)
@@ -89,7 +96,7 @@ func StartUnder(setup, bin string, args ...string) (*Process, error) {
 	}
 	p := &Process{cmd: cmd, exit: make(chan struct{})}
 	listening := make(chan string, 1)
-	go p.readLogs(stderr, listening)
+	go p.readLogs(stderr, ready, listening)
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exit)
@@ -105,7 +112,7 @@ func StartUnder(setup, bin string, args ...string) (*Process, error) {
 	}
 }
 
-func (p *Process) readLogs(r io.Reader, listening chan<- string) {
+func (p *Process) readLogs(r io.Reader, ready string, listening chan<- string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -118,7 +125,7 @@ func (p *Process) readLogs(r io.Reader, listening chan<- string) {
 			p.logs = append(p.logs, m)
 		}
 		p.mu.Unlock()
-		if addr, ok := m["listen"].(string); ok {
+		if addr, ok := m[ready].(string); ok {
 			select {
 			case listening <- addr:
 			default:
