@@ -87,6 +87,12 @@ bench-micro:
 chaos *ARGS: build
     go run ./test/chaos -bin {{bin}} {{ARGS}}
 
+# Chaos across processes: a core, two output nodes (ptys) and two edges with desks; kill -9
+# and restart a node, an edge and the core in turn. Flags pass through:
+# just chaos-cluster -duration 60s -desks 50 -seed 1.
+chaos-cluster *ARGS: build
+    go run ./test/chaoscluster -bin {{bin}} {{ARGS}}
+
 # How late this machine wakes a SCHED_FIFO and a nice -10 thread and hands
 # pty bytes over, beside `just chaos` in another shell (root for the priorities).
 
@@ -94,9 +100,3 @@ chaos *ARGS: build
 rtprobe SECONDS="100":
     mkdir -p bin && gcc -O2 -Wall -o bin/rtprobe test/rtprobe/rtprobe.c -lutil -lpthread
     bin/rtprobe wake fifo {{SECONDS}} & bin/rtprobe wake nice {{SECONDS}} & bin/rtprobe pty {{SECONDS}} & wait
-
-# Needs Debian's protobuf-compiler and protoc-gen-go (go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.33.0).
-
-# Regenerate the protobuf code of the messages between dmxd processes (actors/*.proto).
-proto:
-    protoc --go_out=. --go_opt=paths=source_relative actors/*.proto

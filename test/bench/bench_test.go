@@ -41,6 +41,7 @@ func TestQuickBench(t *testing.T) {
 	checkThroughput(t, rep.ThroughputRuns[0], sz)
 	checkFlood(t, rep.FloodRuns[0])
 	checkSACN(t, rep.SACNRuns[0], sz)
+	checkCluster(t, rep.ClusterRuns[0])
 	positive := map[string]float64{
 		"memory frame rate":        rep.Memory.FrameHz,
 		"memory RSS":               rep.Memory.RSSMB,
@@ -223,5 +224,18 @@ func checkJSON(t *testing.T, rep *Report) {
 	}
 	if !reflect.DeepEqual(back, *rep) {
 		t.Errorf("bench.json does not hold the report:\n%+v\nwant\n%+v", back, *rep)
+	}
+}
+
+func checkCluster(t *testing.T, c ClusterRun) {
+	t.Helper()
+	checkDist(t, "cluster latency", c.Latency)
+	if len(c.Points) != len(clusterConns) {
+		t.Fatalf("cluster: %d throughput points, want %d", len(c.Points), len(clusterConns))
+	}
+	for _, pt := range c.Points {
+		if pt.CommandsPerSec <= 0 || pt.Errors != 0 {
+			t.Errorf("cluster throughput at %d connections: %+v", pt.Conns, pt)
+		}
 	}
 }

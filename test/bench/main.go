@@ -39,7 +39,7 @@ type options struct {
 
 // scenarioNames are the scenarios, in the order they run.
 func scenarioNames() []string {
-	return []string{"latency", "throughput", "flood", "fanout", "memory", "sacn"}
+	return []string{"latency", "throughput", "flood", "fanout", "memory", "sacn", "cluster"}
 }
 
 func main() {
@@ -119,6 +119,8 @@ func describe(name string, sz sizes) string {
 		return fmt.Sprintf("probe alone, then beside %d flooders × %d commands/s", sz.floodClients, floodRate)
 	case "fanout":
 		return fmt.Sprintf("fan-out to %d desks", sz.watchers)
+	case "cluster":
+		return fmt.Sprintf("a core, an output node and an edge: probe idle through the edge to the node's pty, then throughput at %v connections", clusterConns)
 	case "sacn":
 		return fmt.Sprintf("sACN input: probe idle, then beside %d senders blasting for %v", sz.sacnSenders, sz.sacnBlast)
 	default:
@@ -148,6 +150,10 @@ func runScenario(rep *Report, name, bin string, sz sizes) error {
 	case "sacn":
 		r, err := sacnScenario(bin, sz)
 		rep.SACNRuns = append(rep.SACNRuns, r)
+		return err
+	case "cluster":
+		r, err := clusterScenario(bin, sz)
+		rep.ClusterRuns = append(rep.ClusterRuns, r)
 		return err
 	default:
 		r, err := memoryScenario(bin, sz.idleConns)

@@ -49,6 +49,7 @@ type Report struct {
 	Memory     MemoryRun          `json:"memory"`
 	Fanout     FanoutRun          `json:"fanout"`
 	SACN       SACNRun            `json:"sacn"`
+	Cluster    ClusterRun         `json:"cluster"`
 
 	// Figures are the rows of the printed table.
 	Figures []Figure `json:"figures"`
@@ -60,6 +61,7 @@ type Report struct {
 	MemoryRuns     []MemoryRun          `json:"memory_runs"`
 	FanoutRuns     []FanoutRun          `json:"fanout_runs"`
 	SACNRuns       []SACNRun            `json:"sacn_runs"`
+	ClusterRuns    []ClusterRun         `json:"cluster_runs"`
 }
 
 // ReportSizes are the scenario sizes the figures were taken at.
@@ -111,6 +113,10 @@ func method(name string, sz sizes) string {
 			"packets/s: written by the blasters and dmxd's dmxd_net_packets_received_total{protocol=\"sacn\"} (every source) over the blast; totals once dmxd's count settles",
 			sz.phase, sacn.DefaultPriority, sacn.Slots, ms(period), probeChannel, probePace, probeJitter, sz.phase,
 			sz.sacnSenders, sz.sacnBlast, probeChannel-1, sz.warmup)
+	case "cluster":
+		return fmt.Sprintf("cluster: three processes on this machine — a core (--cluster), an output node driving universe 1's pty (RT recorder) and an edge (--conn-rate 0) — on protoactor remote over loopback gRPC; "+
+			"a probe desk on the edge sets channel %d every %v + 0..%v for %v: WebSocket write to the edge → first frame on the node's pty carrying it; then the batched throughput client through the edge at %v connections",
+			probeChannel, probePace, probeJitter, sz.phase, clusterConns)
 	default:
 		return "memory: RSS growth from 0 to N idle connections (they read nothing after the handshake), frame rate meanwhile"
 	}
@@ -135,6 +141,9 @@ func summarizeRuns(r *Report) {
 	}
 	if len(r.SACNRuns) > 0 {
 		r.SACN = medianSACN(r.SACNRuns)
+	}
+	if len(r.ClusterRuns) > 0 {
+		r.Cluster = medianCluster(r.ClusterRuns)
 	}
 }
 
@@ -270,6 +279,9 @@ func figures(r *Report) []Figure {
 	}
 	if len(r.SACNRuns) > 0 {
 		out = append(out, sacnFigures(r.SACN)...)
+	}
+	if len(r.ClusterRuns) > 0 {
+		out = append(out, clusterFigures(r)...)
 	}
 	return out
 }

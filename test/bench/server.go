@@ -62,6 +62,9 @@ type server struct {
 	http    *http.Client
 	logs    []*frameLog    // by universe - 1
 	unplugs []func() error // the ptys' readers, closed after dmxd stops
+	// others are the processes behind p in the cluster scenario (its
+	// core and output node), stopped after it.
+	others []*testkit.Process
 }
 
 // startServer starts dmxd with one universe per reader (plus extra
@@ -125,6 +128,9 @@ func (s *server) url() string { return s.p.WSURL("/ws") }
 func (s *server) close() {
 	if s.p != nil {
 		_, _ = s.p.Stop(stopWait)
+	}
+	for i := len(s.others) - 1; i >= 0; i-- {
+		_, _ = s.others[i].Stop(stopWait)
 	}
 	for _, l := range s.logs {
 		l.close()
