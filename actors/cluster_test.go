@@ -286,4 +286,3 @@ func writeTestTLS(t *testing.T, dir string) {
 		}
 	}
 }
-
