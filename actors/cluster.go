@@ -42,9 +42,13 @@ type ClusterConfig struct {
 // secretKey is the gRPC metadata key of the cluster secret.
 const secretKey = "dmxd-secret"
 
-// Keepalive of the gRPC links: a link whose peer vanished without closing
-// it (a cable pulled, a network cut) is found dead within about
-// linkPingTime+linkPingTimeout, not after TCP's minutes.
+// Keepalive of the gRPC links, so that a link whose peer vanished without
+// closing it (a cable pulled, a network cut) is found dead in seconds, not
+// after TCP's minutes: the serving side pings every linkPingTime and drops
+// a link unanswered for linkPingTimeout (about 2 s in all); gRPC raises
+// the dialing side's ping time to its minimum of 10 s (about 11 s in
+// all). Neither is what tells a lost peer: the role's own pings do (a node
+// or an edge pings its core every 250 ms, see nodes.go and edge.go).
 const (
 	linkPingTime    = time.Second
 	linkPingTimeout = time.Second

@@ -187,7 +187,7 @@ func (e *Engine) edgeHealth() ([]OutputHealth, error) {
 	}
 	hs := make([]OutputHealth, 0, len(w.Outputs))
 	for _, o := range w.Outputs {
-		h := OutputHealth{Universe: int(o.Universe), Output: o.Output, Target: o.Target, State: o.State,
+		h := OutputHealth{Universe: int(o.Universe), Output: o.Output, Target: o.Target, Node: o.Node, State: o.State,
 			Frames: o.Frames, Error: o.Error}
 		if o.Packets != nil {
 			p := *o.Packets
@@ -388,7 +388,7 @@ func wireHealth(hs []OutputHealth, err error) *WireHealth {
 	}
 	w := &WireHealth{Outputs: make([]*WireOutputHealth, len(hs))}
 	for i, h := range hs {
-		w.Outputs[i] = &WireOutputHealth{Universe: int32(h.Universe), Output: h.Output, Target: h.Target,
+		w.Outputs[i] = &WireOutputHealth{Universe: int32(h.Universe), Output: h.Output, Target: h.Target, Node: h.Node,
 			State: h.State, Frames: h.Frames, Packets: h.Packets, SendErrors: h.SendErrors, Error: utf8String(h.Error)}
 	}
 	return w

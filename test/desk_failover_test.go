@@ -1,7 +1,6 @@
 package test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 func TestDeskFailsOverToAnotherServer(t *testing.T) {
 	ptyA, ptyB := newPTY(t), newPTY(t)
 	// B's address is picked first: A names it to its pages.
-	bAddr := freeAddr(t)
+	bAddr := freePort(t)
 	a := startDMXD(t, "--output", "1=enttec-pro:"+ptyA.Path, "--desk-servers", bAddr)
 	// B serves pages loaded from A: their WebSocket carries A's origin.
 	b := startDMXD(t, "--output", "1=enttec-pro:"+ptyB.Path, "--listen", bAddr, "--origins", "http://"+a.Addr)
@@ -40,17 +39,4 @@ func TestDeskFailsOverToAnotherServer(t *testing.T) {
 	if _, err := ptyB.WaitFrame(5*time.Second, func(f testkit.Frame) bool { return f.Values[3] == 42 }); err != nil {
 		t.Fatalf("after the failover the level never reached server B's output: %v", err)
 	}
-}
-
-// freeAddr returns a loopback address with a port nothing listens on now
-// (the kernel's next ephemeral port: it is not handed out again soon).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

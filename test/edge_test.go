@@ -19,38 +19,11 @@ import (
 
 const edgeSecret = "edge-test-secret"
 
-// startCluster starts a process of a cluster: its logs go to the test's
-// log when it fails; it is stopped at the end (and must exit 0) unless the
-// test killed it. Errors
-// logged by protoactor (a peer killed, a link refused) are expected here;
-// dmxd's own errors are not.
+// startCluster starts a dmxd process of a cluster with args (see
+// startClusterProc).
 func startCluster(t *testing.T, args ...string) *testkit.Process {
 	t.Helper()
-	p, err := testkit.Start(binary, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-p.Exited(): // killed by the test
-		default:
-			if code, err := p.Stop(10 * time.Second); err != nil || code != 0 {
-				t.Errorf("stop dmxd %v: exit status %d, %v; want 0", args[:1], code, err)
-			}
-		}
-		for _, l := range p.Logs() {
-			if l["level"] == "error" && l["component"] != "protoactor" {
-				t.Errorf("%v logged %v", args[:1], l)
-			}
-		}
-		if t.Failed() {
-			t.Logf("--- logs of dmxd %s", strings.Join(args, " "))
-			for _, l := range p.RawLogs() {
-				t.Log(l)
-			}
-		}
-	})
-	return p
+	return startClusterProc(t, func() (*testkit.Process, error) { return testkit.Start(binary, args...) })
 }
 
 // startEdge starts an edge of core and waits until it admits desks.
@@ -97,7 +70,7 @@ func waitLevel(t *testing.T, d *testkit.Desk, ch, level int) {
 // state file) serves reconnecting desks with the levels kept.
 func TestEdges(t *testing.T) {
 	pty := newPTY(t)
-	coreAddr := freeAddr(t)
+	coreAddr := freePort(t)
 	state := filepath.Join(t.TempDir(), "state.json")
 	coreArgs := []string{"--output", "1=enttec-pro:" + pty.Path, "--merge", "htp", "--state", state,
 		"--cluster", coreAddr, "--cluster-secret", edgeSecret}
@@ -245,7 +218,7 @@ func dial2(t *testing.T, p *testkit.Process) *testkit.Desk {
 // TestEdgeWrongSecret: an edge with another secret than its core's is
 // refused by the core's gRPC server: it never admits a desk.
 func TestEdgeWrongSecret(t *testing.T) {
-	coreAddr := freeAddr(t)
+	coreAddr := freePort(t)
 	startCluster(t, "--cluster", coreAddr, "--cluster-secret", edgeSecret)
 	bad := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", "not-"+edgeSecret)
 	deadline := time.Now().Add(10 * time.Second)
@@ -277,7 +250,7 @@ func refusedLogged(p *testkit.Process) bool {
 // TestEdgeBeforeCore: an edge started before its core refuses desks
 // (503 core_unavailable) and admits them once the core answers.
 func TestEdgeBeforeCore(t *testing.T) {
-	coreAddr := freeAddr(t)
+	coreAddr := freePort(t)
 	edge := startCluster(t, "edge", "--core", coreAddr, "--cluster-secret", edgeSecret)
 	if code, h := healthz(t, edge); code != http.StatusServiceUnavailable || h["core"].(map[string]any)["state"] != "down" {
 		t.Fatalf("/healthz of an edge without its core: %d %v, want 503 and the core down", code, h)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/dmxd/dmxd/test/testkit"
 )
@@ -75,14 +76,20 @@ func startClusterServer(bin string, readers []frameReader, edgeFlags ...string) 
 	return s, nil
 }
 
-// logField returns the first string value of field in p's logs.
+// logField waits up to firstFrame for a log line of p with a string
+// field and returns its value (the core logs its cluster address just
+// after it starts listening).
 func logField(p *testkit.Process, field string) (string, error) {
-	for _, m := range p.Logs() {
-		if v, ok := m[field].(string); ok && v != "" {
-			return v, nil
+	deadline := time.Now().Add(firstFrame)
+	for time.Now().Before(deadline) {
+		for _, m := range p.Logs() {
+			if v, ok := m[field].(string); ok && v != "" {
+				return v, nil
+			}
 		}
+		time.Sleep(settlePoll / 10)
 	}
-	return "", fmt.Errorf("no %q in the logs", field)
+	return "", fmt.Errorf("no %q in the logs within %v", field, firstFrame)
 }
 
 // clusterScenario probes universe 1 through the edge while idle, then

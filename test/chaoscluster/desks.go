@@ -76,8 +76,14 @@ func (d *desk) session(addr string, stop <-chan struct{}) error {
 		return err
 	}
 	d.connects.Add(1)
+	// pending holds the commands not acknowledged yet, by id; a command's
+	// acked time is written under its channel's mutex.
+	type inFlight struct {
+		s  *sent
+		ch *channelLog
+	}
 	var mu sync.Mutex
-	pending := map[string]*sent{} // by id
+	pending := map[string]inFlight{}
 	readErr := make(chan error, 1)
 	readDone := make(chan struct{})
 	defer func() {
@@ -106,12 +112,15 @@ func (d *desk) session(addr string, stop <-chan struct{}) error {
 			switch m.Type {
 			case "ack":
 				mu.Lock()
-				if s := pending[m.ID]; s != nil {
-					s.acked = time.Now()
-					delete(pending, m.ID)
+				f, ok := pending[m.ID]
+				delete(pending, m.ID)
+				mu.Unlock()
+				if ok {
+					f.ch.mu.Lock()
+					f.s.acked = time.Now()
+					f.ch.mu.Unlock()
 					d.acks.Add(1)
 				}
-				mu.Unlock()
 			case "error":
 				if m.Code == "core_unavailable" {
 					d.coreGone.Add(1) // the edge lost its core: the link closes next
@@ -155,7 +164,7 @@ func (d *desk) session(addr string, stop <-chan struct{}) error {
 		id := fmt.Sprintf("d%d-%d", d.id, seq)
 		s := &sent{level: level, at: time.Now()}
 		mu.Lock()
-		pending[id] = s
+		pending[id] = inFlight{s, ch}
 		mu.Unlock()
 		ch.mu.Lock()
 		ch.sends = append(ch.sends, s)

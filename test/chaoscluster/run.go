@@ -198,6 +198,7 @@ func Run(cfg Config) (*Summary, error) {
 	coreKill := ev.killed
 	t0 := coreKill.Add(-cfg.LossWindow)
 	for _, ch := range chans {
+		ch.mu.Lock() // the desks go on sending
 		v := snapshot[[2]int{ch.universe, ch.channel}]
 		lastBefore, lastAcked := 0, 0
 		var allowed []int
@@ -213,6 +214,7 @@ func Run(cfg Config) (*Summary, error) {
 			}
 		}
 		allowed = append(allowed, lastBefore)
+		ch.mu.Unlock()
 		switch {
 		case !slices.Contains(allowed, v):
 			fail("after the core's restart universe %d channel %d is %d: not acknowledged before %v nor sent since (allowed %v)",
@@ -367,8 +369,9 @@ func resumeTime(c *cluster, n *node, since time.Time, d time.Duration) (time.Dur
 	return 0, fmt.Errorf("its pty never showed the current levels within %v", d)
 }
 
-// coreResume sets a level through an edge after the core's restart and
-// returns when it reached the node's pty, counted from the restart.
+// coreResume waits until the node of d's first channel puts the restarted
+// core's levels on its pty, in a frame after since, and returns when that
+// was, counted from since (the restart).
 func coreResume(c *cluster, d *desk, since time.Time, bound time.Duration) (time.Duration, error) {
 	ch := d.channels[0]
 	deadline := time.Now().Add(bound)
@@ -376,7 +379,7 @@ func coreResume(c *cluster, d *desk, since time.Time, bound time.Duration) (time
 		vals, err := levels(c.core, ch.universe)
 		if err == nil {
 			f := c.nodes[ch.universe-1].frames.latest()
-			if f.At.After(since) && sameLevels(f.Values[:], vals) && len(ch.sends) > 0 {
+			if f.At.After(since) && sameLevels(f.Values[:], vals) {
 				return f.At.Sub(since), nil
 			}
 		}
