@@ -147,23 +147,24 @@ func medianCluster(runs []ClusterRun) ClusterRun {
 	return r
 }
 
-// clusterFigures are the cluster rows, each beside the all-in-one figure
-// of the same run when the latency and throughput scenarios ran.
+// clusterFigures are the cluster rows, each naming the all-in-one figure
+// of the same run when the latency and throughput scenarios ran. They
+// have no target of their own.
 func clusterFigures(r *Report) []Figure {
 	c := r.Cluster
-	alone := ""
+	measure := "latency send→node pty through an edge, idle (RT recorder)"
 	if len(r.LatencyRuns) > 0 && r.Latency.Idle.RT.N > 0 {
-		alone = fmt.Sprintf("all-in-one p50 %.2f ms, p99 %.2f ms", r.Latency.Idle.RT.P50, r.Latency.Idle.RT.P99)
+		measure += fmt.Sprintf("; all-in-one p50 %.2f, p99 %.2f ms", r.Latency.Idle.RT.P50, r.Latency.Idle.RT.P99)
 	}
-	out := []Figure{distRow("latency send→node pty through an edge, idle (RT recorder)", c.Latency, alone, nil)}
+	out := []Figure{distRow(measure, c.Latency, "", nil)}
 	for _, pt := range c.Points {
-		beside := ""
+		measure := fmt.Sprintf("throughput through an edge, batched client, %d conn", pt.Conns)
 		for _, a := range r.Throughput.Points {
 			if a.Conns == pt.Conns && a.CommandsPerSec > 0 {
-				beside = fmt.Sprintf("all-in-one %.0fk/s (%.2f×)", a.CommandsPerSec/1000, pt.CommandsPerSec/a.CommandsPerSec)
+				measure += fmt.Sprintf("; all-in-one %.0fk/s: %.2f×", a.CommandsPerSec/1000, pt.CommandsPerSec/a.CommandsPerSec)
 			}
 		}
-		out = append(out, Figure{Measure: fmt.Sprintf("throughput through an edge, batched client, %d conn", pt.Conns), P50: perSec(pt), Target: beside})
+		out = append(out, Figure{Measure: measure, P50: perSec(pt)})
 	}
 	return out
 }
