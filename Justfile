@@ -70,7 +70,7 @@ lint:
     @test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
     go vet ./...
 
-# Flags: -runs N, -quick, -only latency|throughput|flood|fanout|memory, -out FILE.
+# Flags: -runs N, -quick, -only latency,throughput,flood,fanout,memory,sacn,cluster (any of them), -out FILE.
 
 # Benchmark a real dmxd (WebSocket desks, pty outputs) into a table and bench.json.
 bench *ARGS:

@@ -67,6 +67,10 @@ func startClusterServer(bin string, readers []frameReader, edgeFlags ...string) 
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	s.p = edge
+	if err := s.awaitHealthy(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	for _, l := range s.logs {
 		if err := awaitFirstFrame(l); err != nil {
 			s.close()
@@ -167,4 +171,23 @@ func clusterFigures(r *Report) []Figure {
 		out = append(out, Figure{Measure: measure, P50: perSec(pt)})
 	}
 	return out
+}
+
+// awaitHealthy waits up to firstFrame for the server's /healthz to answer
+// 200: an edge answers 503 until it has joined its core.
+func (s *server) awaitHealthy() error {
+	deadline := time.Now().Add(firstFrame)
+	for {
+		resp, err := s.http.Get(s.p.URL("/healthz"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("/healthz not 200 within %v (last: %v)", firstFrame, err)
+		}
+		time.Sleep(settlePoll / 10)
+	}
 }

@@ -3,7 +3,7 @@
 // enttec-pro outputs. It prints one table, every figure against its target,
 // and writes the figures as JSON.
 //
-//	go run ./test/bench [-runs 3] [-quick] [-only SCENARIO] [-out bench.json] [-bin path/to/dmxd]
+//	go run ./test/bench [-runs 3] [-quick] [-only SCENARIO[,SCENARIO…]] [-out bench.json] [-bin path/to/dmxd]
 //
 // Every scenario starts a fresh dmxd, runs -runs times and reports the
 // median of the runs.
@@ -34,7 +34,7 @@ type options struct {
 	quick bool
 	out   string
 	bin   string
-	only  string // run only this scenario (scenarioNames)
+	only  string // run only these comma-separated scenarios (scenarioNames); "" runs all
 }
 
 // scenarioNames are the scenarios, in the order they run.
@@ -50,14 +50,14 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "short scenarios (seconds), to check the program")
 	flag.StringVar(&o.out, "out", "bench.json", "where to write the JSON report")
 	flag.StringVar(&o.bin, "bin", "", "dmxd binary (default: build ./cmd/dmxd)")
-	flag.StringVar(&o.only, "only", "", "run only one scenario: "+names)
+	flag.StringVar(&o.only, "only", "", "run only these scenarios (comma-separated): "+names)
 	flag.Parse()
-	if o.only != "" && !slices.Contains(scenarioNames(), o.only) {
-		fmt.Fprintf(os.Stderr, "bench: -only %q: want one of %s\n", o.only, names)
+	if bad := unknownScenario(o.only); bad != "" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: %q is not one of %s\n", o.only, bad, names)
 		os.Exit(2)
 	}
 	if o.runs < 1 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "bench: usage: bench [-runs N>=1] [-quick] [-only SCENARIO] [-out FILE] [-bin DMXD]")
+		fmt.Fprintln(os.Stderr, "bench: usage: bench [-runs N>=1] [-quick] [-only SCENARIO[,…]] [-out FILE] [-bin DMXD]")
 		os.Exit(2)
 	}
 	rep, err := run(o, os.Stderr)
@@ -94,7 +94,7 @@ func run(o options, logw io.Writer) (*Report, error) {
 	rep := newReport(o, sz)
 	for i := 1; i <= o.runs; i++ {
 		for _, name := range scenarioNames() {
-			if o.only != "" && o.only != name {
+			if !o.selected(name) {
 				continue
 			}
 			fmt.Fprintf(logw, "bench: run %d/%d: %s\n", i, o.runs, describe(name, sz))
@@ -217,9 +217,28 @@ func newReport(o options, sz sizes) *Report {
 		},
 	}
 	for _, name := range scenarioNames() {
-		if o.only == "" || o.only == name {
+		if o.selected(name) {
 			r.Method = append(r.Method, method(name, sz))
 		}
 	}
 	return r
+}
+
+// selected reports whether scenario name is to run (see -only).
+func (o options) selected(name string) bool {
+	return o.only == "" || slices.Contains(strings.Split(o.only, ","), name)
+}
+
+// unknownScenario returns the first name of the comma-separated only that
+// is not a scenario, or "".
+func unknownScenario(only string) string {
+	if only == "" {
+		return ""
+	}
+	for _, n := range strings.Split(only, ",") {
+		if !slices.Contains(scenarioNames(), n) {
+			return n
+		}
+	}
+	return ""
 }
