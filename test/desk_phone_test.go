@@ -433,6 +433,7 @@ func TestDeskBlackoutAll(t *testing.T) {
 	b := openDesk(t, browser, "B", p.URL("/"))
 	b.waitFor("three universes", `document.getElementById("universe").options.length === 3`, uiWait)
 
+	a.countSends()
 	a.run(chromedp.Tap(chromedp.CSS("#menu")), chromedp.Tap(chromedp.CSS("#blackout-all")))
 	b.waitFor("all blacked out", `document.getElementById("blackout-all").getAttribute("aria-pressed") === "true" &&
 	  document.getElementById("blackout").getAttribute("aria-pressed") === "true"`, uiWait)
@@ -449,6 +450,11 @@ func TestDeskBlackoutAll(t *testing.T) {
 	}
 	for u := 1; u <= 3; u++ {
 		waitBlackout(u, true)
+	}
+	// One blackout_all, not one blackout per universe: the universes switch
+	// together.
+	if sent := eval[[]string](a, `window.sent`); len(sent) != 1 || sent[0] != `{"blackout_all":true}` {
+		t.Errorf("Blackout all sent %q, want one {\"blackout_all\":true}", sent)
 	}
 	for i, pt := range []*testkit.PTY{pty1, pty2} {
 		if _, err := pt.WaitFrame(5*time.Second, func(f testkit.Frame) bool { return f.Values == [512]byte{} }); err != nil {

@@ -506,7 +506,10 @@ ui.blackout.addEventListener("click", () => {
 ui.blackoutAll.addEventListener("click", () => {
   if (!online()) return;
   const on = !allBlackedOut();
-  for (const u of desk.universes) link.send({ blackout: on, universe: u });
+  // One command for every universe where the server has it (its show
+  // features); a version-1 server gets one blackout per universe.
+  if (show.has("masters")) link.send({ blackout_all: on });
+  else for (const u of desk.universes) link.send({ blackout: on, universe: u });
 });
 
 ui.units.addEventListener("click", () => {
