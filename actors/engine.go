@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -234,12 +233,6 @@ func Start(cfg Config) (*Engine, error) {
 	}
 	started = true
 	return e, nil
-}
-
-// newSystem returns an actor system that logs into log.
-func newSystem(log zerolog.Logger) *actor.ActorSystem {
-	slogger := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "protoactor").Logger()))
-	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
 }
 
 // startUniverse spawns universe u and its outputs through drvs.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -88,8 +87,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if _, _, err := splitHostPort(cfg.Core); err != nil {
 		return nil, fmt.Errorf("core address %q: %w", cfg.Core, err)
 	}
-	slogger := slog.New(zerolog.NewSlogHandler(cfg.Log.With().Str("component", "protoactor").Logger()))
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slogger }))
+	sys := newSystem(cfg.Log)
 	r, err := StartCluster(sys, cfg.Cluster)
 	if err != nil {
 		return nil, err
