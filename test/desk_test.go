@@ -59,9 +59,11 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.WindowSize(screenW, screenH),
 	}
-	// Chromium itself sometimes exits while starting on a loaded machine
-	// ("chrome failed to start" with no output); that is the browser, not
-	// the desk: start it once more before giving up.
+	// Chromium itself sometimes exits while starting ("chrome failed to
+	// start" with nothing but its usual D-Bus noise), on a loaded machine
+	// and once (2026-12-03) twice within a second on a quiet one; that is
+	// the browser, not the desk: start it again, waiting a little longer
+	// each time, before giving up.
 	var err error
 	for attempt := 1; attempt <= browserStarts; attempt++ {
 		deadline, cancelDeadline := context.WithTimeout(context.Background(), browserTimeout)
@@ -78,13 +80,20 @@ func newBrowser(t *testing.T) context.Context {
 		}
 		stop()
 		t.Logf("start %s (attempt %d of %d): %v", chromiumPath, attempt, browserStarts, err)
+		if attempt < browserStarts {
+			time.Sleep(time.Duration(attempt) * browserRetryWait)
+		}
 	}
 	t.Fatalf("start %s: %v", chromiumPath, err)
 	return nil
 }
 
-// browserStarts is how many times newBrowser tries to start Chromium.
-const browserStarts = 2
+// browserStarts is how many times newBrowser tries to start Chromium;
+// before attempt n+1 it waits n × browserRetryWait.
+const (
+	browserStarts    = 4
+	browserRetryWait = 500 * time.Millisecond
+)
 
 // page is one desk open in its own tab.
 type page struct {
