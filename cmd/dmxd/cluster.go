@@ -101,3 +101,15 @@ func clusterTLS(certFile, keyFile, caFile string) (server, client *tls.Config, e
 	}
 	return server, client, nil
 }
+
+// routeTo returns this machine's address on the route to the core at
+// addr, which a node or an edge listens on by default (a UDP "connect"
+// sends nothing).
+func routeTo(addr string) (string, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", fmt.Errorf("no route to the core %s", addr)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}

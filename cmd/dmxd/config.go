@@ -234,20 +234,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("--merge: %v", err)
 	}
 	c.merge = m
-	if c.maxConns < 1 {
-		return c, fmt.Errorf("--max-conns %d must be at least 1", c.maxConns)
+	if err := checkServing(c.maxConns, c.bulk, c.connRate, c.ping); err != nil {
+		return c, err
 	}
 	if c.updates < 0 {
 		return c, fmt.Errorf("--update-budget %d must be 0 (no budget) or more", c.updates)
-	}
-	if c.bulk < 0 || c.bulk > 1<<21 {
-		return c, fmt.Errorf("--bulk-budget %d must be 0 (no budget) up to %d KiB per second", c.bulk, 1<<21)
-	}
-	if c.connRate < 0 {
-		return c, fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", c.connRate)
-	}
-	if c.ping < 100*time.Millisecond {
-		return c, fmt.Errorf("--ping-interval %v must be at least 100ms", c.ping)
 	}
 	if c.state != "" {
 		dir := filepath.Dir(c.state)
@@ -318,16 +309,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.cluster, err = cluster.config(false); err != nil {
 		return c, err
 	}
-	lvl, err := zerolog.ParseLevel(logLevel)
-	if err != nil || logLevel == "" {
-		return c, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", logLevel)
-	}
-	c.logLevel = lvl
-	switch logFormat {
-	case "", "console", "json":
-		c.logFormat = logFormat
-	default:
-		return c, fmt.Errorf("--log-format %q: want console or json", logFormat)
+	if c.logLevel, c.logFormat, err = parseLog(logLevel, logFormat); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -348,4 +331,34 @@ func parseDeskServers(v string) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// parseLog checks --log-level and --log-format, the same in every role.
+// Errors are one line.
+func parseLog(level, format string) (zerolog.Level, string, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return 0, "", fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", oneLine(level))
+	}
+	switch format {
+	case "", "console", "json":
+		return lvl, format, nil
+	}
+	return 0, "", fmt.Errorf("--log-format %q: want console or json", oneLine(format))
+}
+
+// checkServing checks the flags of a process that serves desks (the
+// server and an edge). Errors are one line.
+func checkServing(maxConns, bulk, connRate int, ping time.Duration) error {
+	switch {
+	case maxConns < 1:
+		return fmt.Errorf("--max-conns %d must be at least 1", maxConns)
+	case bulk < 0 || bulk > 1<<21:
+		return fmt.Errorf("--bulk-budget %d must be 0 (no budget) up to %d KiB per second", bulk, 1<<21)
+	case connRate < 0:
+		return fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", connRate)
+	case ping < 100*time.Millisecond:
+		return fmt.Errorf("--ping-interval %v must be at least 100ms", ping)
+	}
+	return nil
 }

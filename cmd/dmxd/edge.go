@@ -11,9 +11,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dmxd/dmxd/transport"
 )
@@ -89,17 +86,8 @@ func parseEdgeConfig(args []string, getenv func(string) string) (config, error) 
 	if _, port, err := net.SplitHostPort(c.listen); err != nil || !validPort(port) {
 		return c, fmt.Errorf("--listen %q: want HOST:PORT or :PORT with a port 0..65535", oneLine(c.listen))
 	}
-	if c.maxConns < 1 {
-		return c, fmt.Errorf("--max-conns %d must be at least 1", c.maxConns)
-	}
-	if c.bulk < 0 || c.bulk > 1<<21 {
-		return c, fmt.Errorf("--bulk-budget %d must be 0 (no budget) up to %d KiB per second", c.bulk, 1<<21)
-	}
-	if c.connRate < 0 {
-		return c, fmt.Errorf("--conn-rate %d must be 0 (no limit) or more", c.connRate)
-	}
-	if c.ping < 100*time.Millisecond {
-		return c, fmt.Errorf("--ping-interval %v must be at least 100ms", c.ping)
+	if err := checkServing(c.maxConns, c.bulk, c.connRate, c.ping); err != nil {
+		return c, err
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -132,31 +120,20 @@ func parseEdgeConfig(args []string, getenv func(string) string) (config, error) 
 	if c.cluster, err = cluster.config(true); err != nil {
 		return c, err
 	}
-	lvl, err := zerolog.ParseLevel(logLevel)
-	if err != nil || logLevel == "" {
-		return c, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", oneLine(logLevel))
-	}
-	c.logLevel = lvl
-	switch logFormat {
-	case "", "console", "json":
-		c.logFormat = logFormat
-	default:
-		return c, fmt.Errorf("--log-format %q: want console or json", oneLine(logFormat))
+	if c.logLevel, c.logFormat, err = parseLog(logLevel, logFormat); err != nil {
+		return c, err
 	}
 	return c, nil
 }
 
 // towardCore returns the address an edge listens on for its core by
-// default: the local address this machine reaches core from (no packet is
-// sent), any port.
+// default: this machine's address on the route to core, any port.
 func towardCore(core string) (string, error) {
-	conn, err := net.Dial("udp", core)
+	ip, err := routeTo(core)
 	if err != nil {
 		return "", fmt.Errorf("--core %q: %v (or give --cluster HOST:PORT, the address the core reaches this edge at)", oneLine(core), err)
 	}
-	defer conn.Close()
-	ip := conn.LocalAddr().(*net.UDPAddr).IP
-	return net.JoinHostPort(ip.String(), "0"), nil
+	return net.JoinHostPort(ip, "0"), nil
 }
 
 // runEdge is dmxd edge: it returns the exit status as run does.

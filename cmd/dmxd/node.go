@@ -140,16 +140,8 @@ func parseNodeConfig(args []string, getenv func(string) string) (nodeConfig, err
 	if c.cluster, err = cluster.config(true); err != nil {
 		return c, err
 	}
-	lvl, err := zerolog.ParseLevel(logLevel)
-	if err != nil || logLevel == "" {
-		return c, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", logLevel)
-	}
-	c.logLevel = lvl
-	switch logFormat {
-	case "", "console", "json":
-		c.logFormat = logFormat
-	default:
-		return c, fmt.Errorf("--log-format %q: want console or json", logFormat)
+	if c.logLevel, c.logFormat, err = parseLog(logLevel, logFormat); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -192,17 +184,6 @@ func nodeClusterDefaults(f *clusterFlags, core string) error {
 	}
 	f.listen = net.JoinHostPort(ip, "0")
 	return nil
-}
-
-// routeTo returns this machine's address on the route to addr (a UDP
-// "connect" sends nothing).
-func routeTo(addr string) (string, error) {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return "", fmt.Errorf("no route to the core %s", addr)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
 // runNode is dmxd node: it returns 0 after a clean stop (SIGINT, SIGTERM,
