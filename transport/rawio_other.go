@@ -2,7 +2,10 @@
 
 package transport
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // rawIO says whether readNow and writeNow work here: not here, so
 // read-ahead is off and the fan-out pool hands every connection to a
@@ -14,3 +17,6 @@ func readNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
 // writeNow is not available here.
 func writeNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+// rest sleeps for d (the fan-out pool does not run here).
+func rest(d time.Duration) { time.Sleep(d) }
