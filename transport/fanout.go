@@ -99,6 +99,8 @@ func (p *fanoutPool) pop() (pooled, bool) {
 }
 
 func (p *fanoutPool) work() {
+	r := newRester()
+	defer r.close()
 	since := time.Now()
 	for {
 		t, ok := p.pop()
@@ -107,7 +109,7 @@ func (p *fanoutPool) work() {
 		}
 		t.c.poolTurn(t.seq)
 		if time.Since(since) > fanoutWrite {
-			rest(fanoutRest)
+			r.rest(fanoutRest)
 			since = time.Now()
 		}
 	}

@@ -2,10 +2,7 @@
 
 package transport
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 // rawIO says whether readNow and writeNow work here: not here, so
 // read-ahead is off and the fan-out pool hands every connection to a
@@ -18,5 +15,3 @@ func readNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
 // writeNow is not available here.
 func writeNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
-// rest sleeps for d (the fan-out pool does not run here).
-func rest(d time.Duration) { time.Sleep(d) }

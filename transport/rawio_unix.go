@@ -2,11 +2,7 @@
 
 package transport
 
-import (
-	"time"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // rawIO says whether readNow and writeNow work here.
 const rawIO = true
@@ -24,12 +20,3 @@ func writeNow(fd uintptr, b []byte) (int, error) {
 	return max(n, 0), err
 }
 
-// rest puts the calling goroutine's OS thread to sleep for d, without
-// giving up its processor: the CPU is free for other threads and
-// processes (a time.Sleep would let the thread run other goroutines, and
-// Go's timers wake at millisecond granularity when the program is idle).
-// Interrupted by a signal, it rests less.
-func rest(d time.Duration) {
-	tv := unix.NsecToTimeval(d.Nanoseconds())
-	_, _ = unix.Select(0, nil, nil, nil, &tv)
-}

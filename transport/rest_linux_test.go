@@ -1,0 +1,58 @@
+package transport
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRestParksTheWorker checks that a fan-out worker's rest gives its
+// processor up at once and lasts at least the rest: with GOMAXPROCS 1, a
+// second goroutine runs (and counts) while the first rests, which a busy
+// wait or a system call holding the processor would not allow.
+func TestRestParksTheWorker(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := newRester()
+	if r == nil {
+		t.Fatal("no timerfd")
+	}
+	defer r.close()
+	const d = 20 * time.Millisecond
+	var spins atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				spins.Add(1)
+			}
+		}
+	}()
+	runtime.Gosched() // let the spinner start
+	before := spins.Load()
+	start := time.Now()
+	r.rest(d)
+	took, during := time.Since(start), spins.Load()-before
+	close(stop)
+	<-done
+	if took < d {
+		t.Fatalf("rest(%v) returned after %v", d, took)
+	}
+	if during == 0 {
+		t.Fatalf("nothing else ran on the only processor during rest(%v)", d)
+	}
+}
+
+// BenchmarkRest times a 100 µs rest: how late the timerfd wakes the worker.
+func BenchmarkRest(b *testing.B) {
+	r := newRester()
+	defer r.close()
+	for b.Loop() {
+		r.rest(100 * time.Microsecond)
+	}
+}
