@@ -41,9 +41,9 @@ type pooled struct {
 	seq uint64
 }
 
-// A worker writes for fanoutWrite, then rests for fanoutRest with its
-// OS thread asleep, so the fan-out takes at most a third of one core
-// however many desks there are. A fan-out is a burst of socket writes —
+// A worker writes for fanoutWrite, then rests for fanoutRest, parked (see
+// rester), so the fan-out takes at most about a third of one core however
+// many desks there are. A fan-out is a burst of socket writes —
 // 1,000 desks took 12–23 ms of one core here, and the desks' own reads as
 // much of the other — and a desk's command that arrived meanwhile waited
 // for a CPU: its read pump was woken up to 7 ms late (stage timestamps,
@@ -54,8 +54,9 @@ type pooled struct {
 // and the next update carries the latest level of each.
 //
 // Yielding to other goroutines alone (runtime.Gosched every 200 µs, as
-// before) frees no CPU: the thread runs on, and the contention is with
-// other threads and processes.
+// before) freed no CPU: the thread ran on, and the contention is with
+// other threads and processes. Sleeping in a system call freed the CPU
+// but kept the worker's Go processor, which cost the flood (see rester).
 const (
 	fanoutWrite = 100 * time.Microsecond
 	fanoutRest  = 200 * time.Microsecond
