@@ -14,4 +14,3 @@ func readNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
 // writeNow is not available here.
 func writeNow(uintptr, []byte) (int, error) { return 0, errors.ErrUnsupported }
-

@@ -19,4 +19,3 @@ func writeNow(fd uintptr, b []byte) (int, error) {
 	}
 	return max(n, 0), err
 }
-
