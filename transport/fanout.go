@@ -100,8 +100,8 @@ func (p *fanoutPool) pop() (pooled, bool) {
 }
 
 func (p *fanoutPool) work() {
-	r := newRester()
-	defer r.close()
+	var r *rester // made at the first rest: most fan-outs are shorter
+	defer func() { r.close() }()
 	since := time.Now()
 	for {
 		t, ok := p.pop()
@@ -110,6 +110,9 @@ func (p *fanoutPool) work() {
 		}
 		t.c.poolTurn(t.seq)
 		if time.Since(since) > fanoutWrite {
+			if r == nil {
+				r = newRester()
+			}
 			r.rest(fanoutRest)
 			since = time.Now()
 		}

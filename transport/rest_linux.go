@@ -33,8 +33,12 @@ func newRester() *rester {
 	return &rester{f: os.NewFile(uintptr(fd), "fanout-rest"), fd: fd}
 }
 
-// rest parks the calling goroutine for d.
+// rest parks the calling goroutine for d (a d of 0 or less returns at
+// once: a zero timer would never fire).
 func (r *rester) rest(d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	if r != nil {
 		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
 		if unix.TimerfdSettime(r.fd, 0, &spec, nil) == nil {
