@@ -254,7 +254,7 @@ func parseNetOutput(name, target string, universe int, nc NetConfig) (Driver, er
 	if hasNum {
 		v, err := strconv.Atoi(num)
 		if err != nil {
-			return nil, fmt.Errorf("@%s is not a number", num)
+			return nil, fmt.Errorf("%q after @ is not a number", num)
 		}
 		n = v
 	}
