@@ -16,6 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
+	runRelayIfAsked()            // the reference relay of the latency scenario
 	os.Exit(m.Run())
 }
 
@@ -83,8 +84,10 @@ func checkLatency(t *testing.T, l LatencyScenarioRun) {
 			t.Errorf("latency %s: no frame intervals (%+v, gap %v)", name, ph.Interval, ph.MaxGapMs)
 		}
 	}
+	checkDist(t, "latency idle alternating with the relay, dmxd", l.Floor.DMXD)
+	checkDist(t, "latency idle alternating with the relay, relay", l.Floor.Relay)
 	var samples, lost int64
-	for _, d := range []Dist{l.Idle.RT, l.Idle.Normal, l.Desks.RT, l.Desks.Normal} {
+	for _, d := range []Dist{l.Idle.RT, l.Idle.Normal, l.Floor.DMXD, l.Desks.RT, l.Desks.Normal} {
 		samples, lost = samples+int64(d.N), lost+int64(d.Lost)
 	}
 	q := l.Quiet

@@ -109,7 +109,7 @@ func clusterScenario(bin string, sz sizes) (ClusterRun, error) {
 	if err != nil {
 		return r, err
 	}
-	got, err := p.loop([]probeTarget{{rtUniverse, s.logs[0]}}, sz.phase, nil)
+	got, err := p.loop([]probeTarget{{universe: rtUniverse, log: s.logs[0]}}, sz.phase, nil)
 	p.close()
 	if err != nil {
 		return r, fmt.Errorf("latency: %w", err)

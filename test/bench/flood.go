@@ -94,7 +94,7 @@ func floodScenario(bin string, sz sizes) (FloodRun, error) {
 		return r, err
 	}
 	defer p.close()
-	target := []probeTarget{{1, s.logs[0]}}
+	target := []probeTarget{{universe: 1, log: s.logs[0]}}
 	a0, err := s.accepted()
 	if err != nil {
 		return r, err

@@ -50,10 +50,21 @@ type LatencyScenarioRun struct {
 	Idle  LatencyRun `json:"idle"`
 	Desks LatencyRun `json:"idle_desks"`
 	Load  LatencyRun `json:"load"`
+	// Floor is idle again, with the probes alternating between dmxd and
+	// the reference relay (relay.go).
+	Floor FloorRun `json:"floor"`
 	// Quiet tallies the idle and idle-desks phases, where the probe is
 	// the only desk that sends: Acked counts the probes that reached the
 	// pty.
 	Quiet Tally `json:"quiet_tally"`
+}
+
+// FloorRun is the idle phase probed alternately on dmxd's universe 2 and
+// on the reference relay, both read by a recorder at normal priority: the
+// same moments of the machine for both.
+type FloorRun struct {
+	DMXD  Dist `json:"dmxd"`
+	Relay Dist `json:"relay"`
 }
 
 // latencyScenario measures the probe's latency idle, with sz.idleDesks
@@ -78,11 +89,14 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 	if r.Idle, err = latencyPhase(s, p, sz.phase, nil); err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
+	if r.Floor, err = floorPhase(s, p, sz); err != nil {
+		return r, fmt.Errorf("floor: %w", err)
+	}
 	if r.Desks, err = desksPhase(s, p, sz); err != nil {
 		return r, fmt.Errorf("idle desks: %w", err)
 	}
 	var reached int64
-	for _, d := range []Dist{r.Idle.RT, r.Idle.Normal, r.Desks.RT, r.Desks.Normal} {
+	for _, d := range []Dist{r.Idle.RT, r.Idle.Normal, r.Floor.DMXD, r.Desks.RT, r.Desks.Normal} {
 		reached += int64(d.N - d.Lost)
 	}
 	if r.Quiet, err = s.settledTally(a0, p.sent, reached); err != nil {
@@ -90,6 +104,39 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 	}
 	if r.Load, err = loadPhase(s, p, sz); err != nil {
 		return r, fmt.Errorf("load: %w", err)
+	}
+	return r, nil
+}
+
+// floorPhase starts the reference relay and probes dmxd's universe 2 and
+// the relay in turn, for twice a phase (a phase's worth of probes each).
+func floorPhase(s *server, p *probeDesk, sz sizes) (FloorRun, error) {
+	var r FloorRun
+	relay, log, unplug, err := startRelay()
+	if err != nil {
+		return r, err
+	}
+	defer func() {
+		_, _ = relay.Stop(stopWait)
+		log.close()
+		_ = unplug()
+	}()
+	rp, err := dialProbe(relay.WSURL("/"), false)
+	if err != nil {
+		return r, err
+	}
+	defer rp.close()
+	time.Sleep(sz.warmup)
+	got, err := p.loop([]probeTarget{
+		{universe: benchUniverse, log: s.logs[benchUniverse-1]},
+		{log: log, via: rp},
+	}, 2*sz.phase, nil)
+	if err != nil {
+		return r, err
+	}
+	r.DMXD, r.Relay = got[0].frameDist(), got[1].frameDist()
+	if r.Relay.N == r.Relay.Lost {
+		return r, errors.New("no probe reached the relay's pty")
 	}
 	return r, nil
 }
@@ -173,7 +220,7 @@ func latencyPhase(s *server, p *probeDesk, d time.Duration, aim *atomic.Int32) (
 		if aim != nil {
 			aim.Store(int32(u))
 		}
-		got, err := p.loop([]probeTarget{{u, s.logs[u-1]}}, d, nil)
+		got, err := p.loop([]probeTarget{{universe: u, log: s.logs[u-1]}}, d, nil)
 		if err != nil {
 			rt.take()
 			quiet.take()

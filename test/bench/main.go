@@ -44,6 +44,7 @@ func scenarioNames() []string {
 
 func main() {
 	testkit.RunRecorderIfAsked() // the recorder processes of the ptys
+	runRelayIfAsked()            // the reference relay of the latency scenario
 	names := strings.Join(scenarioNames(), ", ")
 	var o options
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; the median is reported")

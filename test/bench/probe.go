@@ -39,9 +39,12 @@ type ackAt struct {
 }
 
 // probeTarget is a universe to probe and the log of its pty's frames.
+// via, when set, is the desk that probes it (another server's); else the
+// loop's desk does.
 type probeTarget struct {
 	universe int
 	log      *frameLog
+	via      *probeDesk
 }
 
 // probeResult is one probe: latencies from the WebSocket write.
@@ -94,7 +97,11 @@ func (p *probeDesk) loop(targets []probeTarget, d time.Duration, abort <-chan st
 	end := time.Now().Add(d)
 	for i := 0; time.Now().Before(end); i++ {
 		sent := time.Now()
-		res, err := p.probe(targets[i%len(targets)], abort)
+		t, desk := targets[i%len(targets)], p
+		if t.via != nil {
+			desk = t.via
+		}
+		res, err := desk.probe(t, abort)
 		if err != nil || res.aborted {
 			return out, err
 		}

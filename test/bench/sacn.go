@@ -189,7 +189,7 @@ func sacnScenario(bin string, sz sizes) (SACNRun, error) {
 	if err != nil {
 		return r, err
 	}
-	got, err := ws.loop([]probeTarget{{1, l}}, sz.phase, nil)
+	got, err := ws.loop([]probeTarget{{universe: 1, log: l}}, sz.phase, nil)
 	ws.close()
 	if err != nil {
 		return r, fmt.Errorf("WebSocket probe: %w", err)
