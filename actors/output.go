@@ -228,14 +228,14 @@ type outputActor struct {
 	net      *dmx.NetStats // a network output's datagram counters, else nil
 	netDone  [2]uint64     // the datagrams (sent, errors) already in metrics
 	w        *writer
-	pool     *framePool     // where frames go back to their universe
-	encoded  []byte         // the frame encoded for the device
-	metrics  metrics.Output // fed from the loop's counters
-	counted  refresh.Stats  // the counters already in metrics
-	observe  func(time.Duration)
-	owner    *actor.PID // the universe actor, told of state changes
-	up       bool       // the writer's last report
-	stalled  bool       // a write has been blocked for stallTimeout
+	pool     *framePool                         // where frames go back to their universe
+	encoded  []byte                             // the frame encoded for the device
+	metrics  metrics.Output                     // fed from the loop's counters
+	counted  refresh.Stats                      // the counters already in metrics
+	observe  func(interval, wait time.Duration) // observeInterval, bound once
+	owner    *actor.PID                         // the universe actor, told of state changes
+	up       bool                               // the writer's last report
+	stalled  bool                               // a write has been blocked for stallTimeout
 	lastErr  string
 	reported bool          // a state has been reported
 	wasUp    bool          // the state last reported
@@ -249,7 +249,7 @@ func (o *outputActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		o.w.report = func(e writerEvent) { root.Send(self, &e) }
-		o.observe = func(d time.Duration) { o.metrics.Interval.Observe(d.Seconds()) }
+		o.observe = o.observeInterval
 		go o.w.run()
 		o.watcher = make(chan struct{})
 		go watchEvery(watchPeriod, o.watcher, func() { root.Send(self, &watch{}) })
@@ -318,6 +318,13 @@ func watchEvery(period time.Duration, stop <-chan struct{}, fn func()) {
 			fn()
 		}
 	}
+}
+
+// observeInterval feeds one interval between two frame starts, and the
+// loop's own wait within it, to the metrics.
+func (o *outputActor) observeInterval(interval, wait time.Duration) {
+	o.metrics.Interval.Observe(interval.Seconds())
+	o.metrics.Wait.Observe(wait.Seconds())
 }
 
 // count adds what the loop counted since the last call to the metrics.

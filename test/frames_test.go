@@ -109,6 +109,10 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 		t.Errorf("no frame interval under 5 ms under a flood: no early frames (%v intervals in all)", m[`dmxd_frame_interval_seconds_count{universe="1"}`])
 	}
 	t.Logf("%d frames written, %v intervals under 5 ms", written, early)
+	// The loop's own wait within every interval is observed with it.
+	if n, w := m[`dmxd_frame_interval_seconds_count{universe="1"}`], m[`dmxd_frame_wait_seconds_count{universe="1"}`]; n == 0 || w != n {
+		t.Errorf("%v frame intervals and %v waits observed, want as many of each (and some)", n, w)
+	}
 
 	waitWholeFrames(t, pty, written)
 

@@ -42,6 +42,11 @@ type Metrics struct {
 	// FrameInterval observes the time between the starts of two frame
 	// writes, per universe.
 	FrameInterval *prometheus.HistogramVec
+	// FrameWait observes, per universe, the part of each frame interval
+	// after the previous frame's write had ended: the refresh loop's own
+	// wait. The rest of the interval is the write, as long as the device
+	// takes to accept the bytes; a late loop lengthens the wait.
+	FrameWait *prometheus.HistogramVec
 	// FrameRefreshes counts frames the refresh loop wrote again because no
 	// newer one was published (a universe publishes when its levels
 	// change, so an idle output only refreshes).
@@ -93,6 +98,11 @@ func New() *Metrics {
 		FrameInterval: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "frame_interval_seconds",
 			Help:    "Time between the starts of two frame writes, per universe.",
+			Buckets: FrameIntervalBuckets,
+		}, []string{"universe"}),
+		FrameWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "frame_wait_seconds",
+			Help:    "Time from the end of one frame write to the start of the next, per universe: the refresh loop's own part of the frame interval.",
 			Buckets: FrameIntervalBuckets,
 		}, []string{"universe"}),
 		FrameRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -150,7 +160,7 @@ func New() *Metrics {
 		}, []string{"version", "goversion", "revision"}),
 	}
 	m.Registry.MustRegister(
-		m.FramesSent, m.FrameInterval, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
+		m.FramesSent, m.FrameInterval, m.FrameWait, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
 		m.CommandsAccepted, m.CommandLatency, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -175,8 +185,9 @@ func (m *Metrics) Handler() http.Handler {
 type Output struct {
 	// Frames counts frames written.
 	Frames prometheus.Counter
-	// Interval observes seconds between the starts of two writes.
-	Interval prometheus.Observer
+	// Interval observes seconds between the starts of two writes, and
+	// Wait the part of each after the first write had ended.
+	Interval, Wait prometheus.Observer
 	// Refreshes counts frames written again without a newer one.
 	Refreshes prometheus.Counter
 	// Up is 1 while the output is up.
@@ -207,6 +218,7 @@ func (m *Metrics) Output(s OutputSpec) Output {
 	o := Output{
 		Frames:     prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
 		Interval:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
+		Wait:       prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
 		Refreshes:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
 		Up:         m.OutputUp.WithLabelValues(l, s.Driver),
 		Packets:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
@@ -215,6 +227,7 @@ func (m *Metrics) Output(s OutputSpec) Output {
 	if s.First {
 		o.Frames = m.FramesSent.WithLabelValues(l)
 		o.Interval = m.FrameInterval.WithLabelValues(l)
+		o.Wait = m.FrameWait.WithLabelValues(l)
 		o.Refreshes = m.FrameRefreshes.WithLabelValues(l)
 	}
 	if s.Network {

@@ -34,6 +34,7 @@ var (
 type cLoop struct {
 	l         *C.struct_dmx_loop
 	intervalb [64]C.int64_t
+	waitb     [64]C.int64_t
 }
 
 func newCLoop(cfg Config) (*cLoop, error) {
@@ -106,11 +107,11 @@ func (l *cLoop) stats() Stats {
 
 func (l *cLoop) busy() time.Duration { return time.Duration(C.dmx_loop_busy(l.l)) }
 
-func (l *cLoop) intervals(fn func(time.Duration)) {
+func (l *cLoop) intervals(fn func(interval, wait time.Duration)) {
 	for {
-		n := C.dmx_loop_intervals(l.l, &l.intervalb[0], C.uint32_t(len(l.intervalb)))
-		for _, d := range l.intervalb[:n] {
-			fn(time.Duration(d))
+		n := C.dmx_loop_intervals(l.l, &l.intervalb[0], &l.waitb[0], C.uint32_t(len(l.intervalb)))
+		for i, d := range l.intervalb[:n] {
+			fn(time.Duration(d), time.Duration(l.waitb[i]))
 		}
 		if int(n) < len(l.intervalb) {
 			return

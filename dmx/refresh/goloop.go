@@ -56,7 +56,7 @@ type goLoop struct {
 	published, frames, refreshes atomic.Uint64
 	busySince                    atomic.Int64 // clock when the frame under way started, 0 when idle
 	lastBreak, lastMAB           atomic.Int64 // ns the last break and mark after break lasted, at least
-	ring                         [ringSize]atomic.Int64
+	ring, ringWait               [ringSize]atomic.Int64 // see Intervals
 	ringW                        atomic.Uint64 // intervals ever written into ring
 	ringR                        uint64        // intervals Intervals has read
 }
@@ -130,13 +130,14 @@ func (l *goLoop) stats() Stats {
 	}
 }
 
-func (l *goLoop) intervals(fn func(time.Duration)) {
+func (l *goLoop) intervals(fn func(interval, wait time.Duration)) {
 	w := l.ringW.Load()
 	if w-l.ringR > ringSize {
 		l.ringR = w - ringSize // older ones were overwritten
 	}
 	for ; l.ringR < w; l.ringR++ {
-		fn(time.Duration(l.ring[l.ringR%ringSize].Load()))
+		i := l.ringR % ringSize
+		fn(time.Duration(l.ring[i].Load()), time.Duration(l.ringWait[i].Load()))
 	}
 }
 
@@ -190,7 +191,8 @@ func (l *goLoop) run(dev Device) error {
 		return &OpError{Op: "setup", Err: err}
 	}
 	period, gap := int64(l.cfg.Period), int64(l.cfg.MinGap)
-	var last int64 // start of the last frame written to dev
+	var last int64    // start of the last frame written to dev
+	var lastEnd int64 // when writing it ended
 	due := l.now() // the schedule: a (re)opened device gets the newest frame at once
 	for {
 		l.take()
@@ -244,13 +246,15 @@ func (l *goLoop) run(dev Device) error {
 			return err
 		}
 
+		now = l.now()
 		l.countFrame()
 		if last != 0 {
 			w := l.ringW.Load()
 			l.ring[w%ringSize].Store(start - last)
+			l.ringWait[w%ringSize].Store(start - lastEnd)
 			l.ringW.Store(w + 1)
 		}
-		last = start
+		last, lastEnd = start, now
 		// The next frame is due a period after this one was due (an
 		// absolute schedule, no drift), or a period after an early frame,
 		// or a period from now after a stall.
@@ -258,7 +262,7 @@ func (l *goLoop) run(dev Device) error {
 			due = start
 		}
 		due += period
-		if now = l.now(); due < now {
+		if due < now {
 			due = now + period
 		}
 	}

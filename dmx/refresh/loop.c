@@ -106,11 +106,14 @@ struct dmx_stats dmx_loop_stats(struct dmx_loop *l) {
 	return s;
 }
 
-uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, uint32_t max) {
+uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, uint32_t max) {
 	uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_acquire);
 	if (w - l->ring_r > DMX_RING) l->ring_r = w - DMX_RING; // older ones were overwritten
 	uint32_t n = 0;
-	while (l->ring_r < w && n < max) out[n++] = l->ring[l->ring_r++ % DMX_RING];
+	for (; l->ring_r < w && n < max; l->ring_r++, n++) {
+		out[n] = l->ring[l->ring_r % DMX_RING];
+		wait[n] = l->ring_wait[l->ring_r % DMX_RING];
+	}
 	return n;
 }
 
@@ -245,6 +248,7 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 	prctl(PR_SET_TIMERSLACK, timerSlackNs, 0, 0, 0);
 
 	int64_t last = 0;       // start of the last frame written to fd
+	int64_t last_end = 0;   // when writing it ended
 	int64_t due = mono_ns(); // the schedule: a (re)opened device gets the newest frame at once
 	for (;;) {
 		take(l);
@@ -285,18 +289,20 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		if (op == DMX_OP_GAVE_UP) return DMX_OP_STOPPED; // stopped during a stalled write
 		if (op) return op;
 
+		now = mono_ns();
 		count_frame(l);
 		if (last != 0) {
 			uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_relaxed);
 			l->ring[w % DMX_RING] = start - last;
+			l->ring_wait[w % DMX_RING] = start - last_end;
 			atomic_store_explicit(&l->ring_w, w + 1, memory_order_release);
 		}
 		last = start;
+		last_end = now;
 		// The next frame is due a period after this one was due (an absolute
 		// schedule, no drift), or a period after an early frame, or a period
 		// from now after a stall.
 		due = (at < due ? start : due) + l->period_ns;
-		now = mono_ns();
 		if (due < now) due = now + l->period_ns;
 	}
 }

@@ -55,6 +55,7 @@ struct dmx_loop {
 	_Atomic int64_t last_break; // ns the last break held the line, at least
 	_Atomic int64_t last_mab;   // ns the last mark after break lasted, at least
 	int64_t ring[DMX_RING];     // intervals between frame starts, ns
+	int64_t ring_wait[DMX_RING]; // the part of each after the previous write ended, ns
 	_Atomic uint64_t ring_w;    // intervals ever written into ring
 	uint64_t ring_r;            // intervals the Go side has read
 };
@@ -65,7 +66,7 @@ void dmx_loop_publish(struct dmx_loop *l, const uint8_t *p, uint32_t n, int chan
 void dmx_loop_stop(struct dmx_loop *l);
 int dmx_loop_run(struct dmx_loop *l, int fd, int *err);
 int64_t dmx_loop_busy(struct dmx_loop *l);
-uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, uint32_t max);
+uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, uint32_t max);
 
 // dmx_stats is a copy of a loop's counters.
 struct dmx_stats {

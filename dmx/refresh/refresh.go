@@ -80,7 +80,7 @@ type engine interface {
 	run(dev Device) error
 	stats() Stats
 	busy() time.Duration
-	intervals(fn func(time.Duration))
+	intervals(fn func(interval, wait time.Duration))
 	free()
 }
 
@@ -137,9 +137,12 @@ func (l *Loop) Stats() Stats { return l.e.stats() }
 func (l *Loop) Busy() time.Duration { return l.e.busy() }
 
 // Intervals calls fn with each interval between two frame starts since
-// the previous call (the last 256 at most). Only one goroutine at a time
-// may call it.
-func (l *Loop) Intervals(fn func(time.Duration)) { l.e.intervals(fn) }
+// the previous call (the last 256 at most), and with wait, the part of it
+// after the previous frame's write had ended: the interval is that write
+// (as long as the device takes to accept the bytes) and then the loop's
+// own wait for the next frame, which a late loop lengthens. Only one
+// goroutine at a time may call it.
+func (l *Loop) Intervals(fn func(interval, wait time.Duration)) { l.e.intervals(fn) }
 
 // OpError is why Run ended without a Stop.
 type OpError struct {

@@ -2,6 +2,7 @@ package refresh_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -148,10 +149,10 @@ func testRefreshKeepsSendingTheNewestFrame(t *testing.T, portable bool) {
 		t.Errorf("stats %+v: want 2 published, ≥ 9 frames, all but 2 of them refreshes", s)
 	}
 	var n int
-	l.Intervals(func(d time.Duration) {
+	l.Intervals(func(d, wait time.Duration) {
 		n++
-		if d <= 0 {
-			t.Errorf("interval %v", d)
+		if d <= 0 || wait <= 0 || wait >= d {
+			t.Errorf("interval %v, wait %v: want 0 < wait < interval", d, wait)
 		}
 	})
 	if n < 8 {
@@ -191,7 +192,7 @@ func testChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T, portable boo
 		}
 	}
 	elapsed := time.Since(t0)
-	l.Intervals(func(d time.Duration) {
+	l.Intervals(func(d, _ time.Duration) {
 		if d < gap {
 			t.Errorf("two frames %v apart, want ≥ %v", d, gap)
 		}
@@ -457,7 +458,7 @@ func BenchmarkInterval(b *testing.B) {
 			if _, err := io.ReadFull(r, f[:]); err != nil {
 				b.Fatal(err)
 			}
-			l.Intervals(func(d time.Duration) { devs = append(devs, (d - period).Abs()) })
+			l.Intervals(func(d, _ time.Duration) { devs = append(devs, (d - period).Abs()) })
 		}
 		l.Stop()
 		_, _ = io.ReadFull(r, f[:]) // the final frame
@@ -506,5 +507,35 @@ func testStopMidFrameLeavesWholeMessages(t *testing.T, portable bool) {
 	}
 	if s := l.Stats(); s.Frames != uint64(frames) {
 		t.Errorf("the loop counted %d frames written, the device read %d", s.Frames, frames)
+	}
+}
+
+// TestWaitLeavesOutTheWrite: a frame whose write a full device held up
+// for 50 ms or more is followed by an interval of which the loop's own wait
+// leaves that write out.
+func TestWaitLeavesOutTheWrite(t *testing.T) { loops(t, testWaitLeavesOutTheWrite) }
+
+func testWaitLeavesOutTheWrite(t *testing.T, portable bool) {
+	const held = 50 * time.Millisecond // stalledLoop's Busy, at least
+	p, l, _ := stalledLoop(t, portable, frameAt(1))
+	p.Resume()
+	deadline := time.Now().Add(waitTimeout)
+	var seen []string
+	for {
+		found := false
+		l.Intervals(func(d, wait time.Duration) {
+			if wait <= 0 || wait > d {
+				t.Errorf("interval %v, wait %v: want 0 < wait ≤ interval", d, wait)
+			}
+			found = found || d-wait >= held
+			seen = append(seen, fmt.Sprintf("%v/%v", d, wait))
+		})
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interval whose write took ≥ %v; intervals/waits: %v", held, seen)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -32,11 +32,16 @@ type OutputStats struct {
 	// frames were spaced (a burst, spacing 0, points at a late reader).
 	WorstGaps []string `json:"worst_gaps"`
 	// WriterLate counts the intervals longer than the gap bound between
-	// two frame writes as dmxd itself timed them (its
-	// dmxd_frame_interval_seconds histogram, over both dmxd processes);
-	// -1 without /metrics. It is the writer-timing check: any is a
-	// violation.
+	// the starts of two frame writes as dmxd itself timed them (its
+	// dmxd_frame_interval_seconds histogram, over both dmxd processes),
+	// and LoopLate those of them whose wait after the first write had
+	// ended was longer than the bound too (dmxd_frame_wait_seconds): the
+	// refresh loop started the frame late. The others were held up by
+	// the device, whose write took the time (on a pty: its reader's
+	// kernel worker was late); they are reported. -1: /metrics had none.
+	// LoopLate is the writer-timing check: any is a violation.
 	WriterLate int `json:"writer_late"`
+	LoopLate   int `json:"loop_late"`
 	// ArrivalLate counts the gaps at the recorder longer than the gap
 	// bound, and ShortWindows the 1-second windows with fewer frames than
 	// the bound; both are reported. Only a gap over ArrivalMaxGap is an
@@ -219,7 +224,7 @@ func (sum *Summary) WriteTable(w io.Writer) {
 		row(fmt.Sprintf("universe %d frames / 1 s windows", o.Universe), fmt.Sprintf("%d / %d", o.Frames, o.Windows))
 		row(fmt.Sprintf("universe %d min frames per 1 s window", o.Universe), o.MinWindowFrames)
 		row(fmt.Sprintf("universe %d max frame gap", o.Universe), o.MaxGap.Round(100*time.Microsecond))
-		row(fmt.Sprintf("universe %d writer timing: late writes", o.Universe), o.WriterLate)
+		row(fmt.Sprintf("universe %d writer timing: late writes / started late by the loop", o.Universe), fmt.Sprintf("%d / %d", o.WriterLate, o.LoopLate))
 		row(fmt.Sprintf("universe %d arrival: gaps over the bound", o.Universe), o.ArrivalLate)
 		row(fmt.Sprintf("universe %d arrival: short 1 s windows", o.Universe), o.ShortWindows)
 		for _, g := range o.WorstGaps {
