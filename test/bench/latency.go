@@ -37,9 +37,12 @@ func latencyReaders() []frameReader {
 // LatencyRun is one latency phase.
 type LatencyRun struct {
 	// RT and Normal: WebSocket write → first pty frame carrying the level,
-	// timed by the real-time recorder and by a normal-priority goroutine.
+	// timed by the real-time recorder and by a recorder process at normal
+	// priority. Relay: the same for the reference relay (relay.go), probed
+	// in turn with universe 2 (Normal), so at the same moments.
 	RT       Dist    `json:"latency_rt_recorder"`
 	Normal   Dist    `json:"latency_normal_reader"`
+	Relay    Dist    `json:"latency_relay"`
 	Interval Dist    `json:"interval_deviation"` // universe 3
 	MaxGapMs float64 `json:"max_gap_ms"`         // universes 1 and 3 (real-time readers)
 }
@@ -50,21 +53,10 @@ type LatencyScenarioRun struct {
 	Idle  LatencyRun `json:"idle"`
 	Desks LatencyRun `json:"idle_desks"`
 	Load  LatencyRun `json:"load"`
-	// Floor is idle again, with the probes alternating between dmxd and
-	// the reference relay (relay.go).
-	Floor FloorRun `json:"floor"`
 	// Quiet tallies the idle and idle-desks phases, where the probe is
 	// the only desk that sends: Acked counts the probes that reached the
 	// pty.
 	Quiet Tally `json:"quiet_tally"`
-}
-
-// FloorRun is the idle phase probed alternately on dmxd's universe 2 and
-// on the reference relay, both read by a recorder at normal priority: the
-// same moments of the machine for both.
-type FloorRun struct {
-	DMXD  Dist `json:"dmxd"`
-	Relay Dist `json:"relay"`
 }
 
 // latencyScenario measures the probe's latency idle, with sz.idleDesks
@@ -82,67 +74,36 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 		return r, err
 	}
 	defer p.close()
+	relay, err := startRelay()
+	if err != nil {
+		return r, err
+	}
+	defer relay.close()
 	a0, err := s.accepted()
 	if err != nil {
 		return r, err
 	}
-	if r.Idle, err = latencyPhase(s, p, sz.phase, nil); err != nil {
+	if r.Idle, err = latencyPhase(s, p, relay, sz.phase, nil); err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
-	if r.Floor, err = floorPhase(s, p, sz); err != nil {
-		return r, fmt.Errorf("floor: %w", err)
-	}
-	if r.Desks, err = desksPhase(s, p, sz); err != nil {
+	if r.Desks, err = desksPhase(s, p, relay, sz); err != nil {
 		return r, fmt.Errorf("idle desks: %w", err)
 	}
 	var reached int64
-	for _, d := range []Dist{r.Idle.RT, r.Idle.Normal, r.Floor.DMXD, r.Desks.RT, r.Desks.Normal} {
+	for _, d := range []Dist{r.Idle.RT, r.Idle.Normal, r.Desks.RT, r.Desks.Normal} {
 		reached += int64(d.N - d.Lost)
 	}
 	if r.Quiet, err = s.settledTally(a0, p.sent, reached); err != nil {
 		return r, err
 	}
-	if r.Load, err = loadPhase(s, p, sz); err != nil {
+	if r.Load, err = loadPhase(s, p, relay, sz); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	return r, nil
 }
 
-// floorPhase starts the reference relay and probes dmxd's universe 2 and
-// the relay in turn, for twice a phase (a phase's worth of probes each).
-func floorPhase(s *server, p *probeDesk, sz sizes) (FloorRun, error) {
-	var r FloorRun
-	relay, log, unplug, err := startRelay()
-	if err != nil {
-		return r, err
-	}
-	defer func() {
-		_, _ = relay.Stop(stopWait)
-		log.close()
-		_ = unplug()
-	}()
-	rp, err := dialProbe(relay.WSURL("/"), false)
-	if err != nil {
-		return r, err
-	}
-	defer rp.close()
-	time.Sleep(sz.warmup)
-	got, err := p.loop([]probeTarget{
-		{universe: benchUniverse, log: s.logs[benchUniverse-1]},
-		{log: log, via: rp},
-	}, 2*sz.phase, nil)
-	if err != nil {
-		return r, err
-	}
-	r.DMXD, r.Relay = got[0].frameDist(), got[1].frameDist()
-	if r.Relay.N == r.Relay.Lost {
-		return r, errors.New("no probe reached the relay's pty")
-	}
-	return r, nil
-}
-
 // desksPhase connects the idle desks, probes, and closes them again.
-func desksPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
+func desksPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, error) {
 	desks, err := dialMany(s.url(), sz.idleDesks)
 	if err != nil {
 		return LatencyRun{}, err
@@ -151,7 +112,7 @@ func desksPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
 		go drain(c, nil)
 	}
 	time.Sleep(sz.warmup)
-	r, err := latencyPhase(s, p, sz.phase, nil)
+	r, err := latencyPhase(s, p, relay, sz.phase, nil)
 	closeAll(desks)
 	if err != nil {
 		return r, err
@@ -160,7 +121,7 @@ func desksPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
 }
 
 // loadPhase runs the load clients while it probes.
-func loadPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
+func loadPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, error) {
 	clients, err := dialMany(s.url(), sz.loadClients)
 	if err != nil {
 		return LatencyRun{}, err
@@ -175,7 +136,7 @@ func loadPhase(s *server, p *probeDesk, sz sizes) (LatencyRun, error) {
 		wg.Go(func() { loadClient(c, &aim, stop) })
 	}
 	time.Sleep(sz.warmup)
-	r, err := latencyPhase(s, p, sz.phase, &aim)
+	r, err := latencyPhase(s, p, relay, sz.phase, &aim)
 	close(stop)
 	wg.Wait()
 	return r, err
@@ -207,10 +168,11 @@ func loadClient(c *websocket.Conn, aim *atomic.Int32, stop <-chan struct{}) {
 	}
 }
 
-// latencyPhase probes universe 1, then universe 2, for d each, with the
-// load (when aim is set) on the probed universe, and records the frames of
-// universes 1 and 3 meanwhile.
-func latencyPhase(s *server, p *probeDesk, d time.Duration, aim *atomic.Int32) (LatencyRun, error) {
+// latencyPhase probes universe 1 for d, then universe 2 and the relay in
+// turn for 2d (d's worth of probes each), with the load (when aim is set)
+// on the probed universe, and records the frames of universes 1 and 3
+// meanwhile.
+func latencyPhase(s *server, p *probeDesk, relay *relay, d time.Duration, aim *atomic.Int32) (LatencyRun, error) {
 	var r LatencyRun
 	rt, quiet := s.logs[rtUniverse-1], s.logs[quietUniverse-1]
 	rt.record()
@@ -220,19 +182,26 @@ func latencyPhase(s *server, p *probeDesk, d time.Duration, aim *atomic.Int32) (
 		if aim != nil {
 			aim.Store(int32(u))
 		}
-		got, err := p.loop([]probeTarget{{universe: u, log: s.logs[u-1]}}, d, nil)
+		targets, span := []probeTarget{{universe: u, log: s.logs[u-1]}}, d
+		if u == benchUniverse {
+			targets, span = append(targets, relay.target()), 2*d
+		}
+		got, err := p.loop(targets, span, nil)
 		if err != nil {
 			rt.take()
 			quiet.take()
 			return r, err
 		}
 		dists[i] = got[0].frameDist()
+		if u == benchUniverse {
+			r.Relay = got[1].frameDist()
+		}
 	}
 	_, gap1 := deviations(rt.take(), period)
 	dev3, gap3 := deviations(quiet.take(), period)
 	r.RT, r.Normal = dists[0], dists[1]
 	r.Interval, r.MaxGapMs = summarize(dev3), ms(max(gap1, gap3))
-	if r.RT.N == r.RT.Lost || r.Normal.N == r.Normal.Lost {
+	if r.RT.N == r.RT.Lost || r.Normal.N == r.Normal.Lost || r.Relay.N == r.Relay.Lost {
 		return r, errors.New("no probe reached a pty")
 	}
 	return r, nil

@@ -59,21 +59,21 @@ func runRelay(path string) error {
 	}
 	line, _ := json.Marshal(map[string]string{"listen": ln.Addr().String()})
 	fmt.Fprintln(os.Stderr, string(line))
-	r := &relay{dev: dev, failed: make(chan error, 1)}
+	r := &relayServer{dev: dev, failed: make(chan error, 1)}
 	go func() { r.failed <- http.Serve(ln, r) }()
 	return <-r.failed
 }
 
-// relay writes the probe channel's level of every message it reads to dev.
-// It serves one probe desk at a time: the frame is the handler's own.
-type relay struct {
+// relayServer writes the probe channel's level of every message it reads
+// to dev. Each connection has a frame of its own; the bench connects one.
+type relayServer struct {
 	dev    dmx.Device
 	failed chan error
 }
 
 var relayUpgrader = websocket.Upgrader{ReadBufferSize: clientBufferSize, WriteBufferSize: clientBufferSize}
 
-func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+func (r *relayServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	c, err := relayUpgrader.Upgrade(w, req, nil)
 	if err != nil {
 		return
@@ -100,7 +100,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func (r *relay) fail(err error) {
+func (r *relayServer) fail(err error) {
 	select {
 	case r.failed <- err:
 	default:
@@ -129,24 +129,49 @@ func probeLevel(msg []byte) (byte, error) {
 	return byte(v), nil
 }
 
+// relay is the reference relay of a latency run, seen from the bench: its
+// process, the probe desk connected to it and its pty's frames.
+type relay struct {
+	proc   *testkit.Process
+	desk   *probeDesk
+	log    *frameLog
+	unplug func() error
+}
+
 // startRelay starts the relay on a new pty read at normal priority, as
-// universe 2's is, and returns it with the pty's frame log.
-func startRelay() (*testkit.Process, *frameLog, func() error, error) {
+// universe 2's is, and connects a probe desk to it.
+func startRelay() (*relay, error) {
 	dev, err := testkit.StartNormalDevice("")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
+	r := &relay{log: newFrameLog(dev.Frames(), probeChannel), unplug: dev.Unplug}
 	self, err := os.Executable()
 	if err != nil {
-		_ = dev.Unplug()
-		return nil, nil, nil, fmt.Errorf("own executable: %w", err)
+		r.close()
+		return nil, fmt.Errorf("own executable: %w", err)
 	}
-	log := newFrameLog(dev.Frames(), probeChannel)
-	p, err := testkit.StartUnder("export "+relayEnv+"="+dev.Path, self)
-	if err != nil {
-		log.close()
-		_ = dev.Unplug()
-		return nil, nil, nil, fmt.Errorf("relay: %w", err)
+	if r.proc, err = testkit.StartUnder("export "+relayEnv+"="+dev.Path, self); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: %w", err)
 	}
-	return p, log, dev.Unplug, nil
+	if r.desk, err = dialProbe(r.proc.WSURL("/"), false); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	return r, nil
+}
+
+// target is the relay as a probe target of another desk's loop.
+func (r *relay) target() probeTarget { return probeTarget{log: r.log, via: r.desk} }
+
+func (r *relay) close() {
+	if r.desk != nil {
+		r.desk.close()
+	}
+	if r.proc != nil {
+		_, _ = r.proc.Stop(stopWait)
+	}
+	r.log.close()
+	_ = r.unplug()
 }

@@ -92,10 +92,11 @@ func method(name string, sz sizes) string {
 	case "latency":
 		return fmt.Sprintf("latency: a probe desk sets channel %d every %v + 0..%v: WebSocket write → first pty frame carrying the level (a probe unanswered within %v counts as ≥ %v). "+
 			"Each phase runs twice in the same dmxd, probing universe %d (frames read by the SCHED_FIFO recorder process, testkit.Device), then universe %d (read by a recorder process at normal priority, testkit.StartNormalDevice). "+
-			"Phases: idle; idle again, probing universe %d and the reference relay in turn (the bench re-executed as the least WebSocket server: it writes each command's level to its own normal-priority pty on the goroutine that read it; the floor of this machine at the same moments); %d desks connected that read and discard; %d clients × %d commands/s on channels 1..%d of the probed universe, reading every update. "+
+			"Universe 2's probes alternate with the reference relay's (the bench re-executed as the least WebSocket server: it writes each command's level to its own pty, read at normal priority, on the goroutine that read it), so the relay's figure is this machine's floor at the same moments. "+
+			"Phases: idle; %d desks connected that read and discard; %d clients × %d commands/s on channels 1..%d of the probed universe, reading every update. "+
 			"Intervals: universe %d, which only refreshes; gaps: universes %d and %d",
 			probeChannel, probePace, probeJitter, probeTimeout, probeTimeout, rtUniverse, benchUniverse,
-			benchUniverse, sz.idleDesks, sz.loadClients, loadRate, loadChannels, quietUniverse, rtUniverse, quietUniverse)
+			sz.idleDesks, sz.loadClients, loadRate, loadChannels, quietUniverse, rtUniverse, quietUniverse)
 	case "throughput":
 		return fmt.Sprintf("throughput: --conn-rate 0; each connection writes %d {\"dmx\":{\"N\":V}} commands (N 1..512) in one write syscall, the last with an id, and waits for its ack; "+
 			"commands/s = %d × acked batches / %v after %v warm-up (dmxd: its dmxd_commands_accepted_total meanwhile). Pipelined (earlier client): up to %d id'd commands outstanding, %d frames per write, acks/s",
@@ -152,17 +153,14 @@ func medianLatencyScenario(runs []LatencyScenarioRun) LatencyScenarioRun {
 	for _, x := range runs {
 		idle, desks, load = append(idle, x.Idle), append(desks, x.Desks), append(load, x.Load)
 	}
-	floor := FloorRun{
-		DMXD:  medianDistOf(runs, func(x LatencyScenarioRun) Dist { return x.Floor.DMXD }),
-		Relay: medianDistOf(runs, func(x LatencyScenarioRun) Dist { return x.Floor.Relay }),
-	}
-	return LatencyScenarioRun{Idle: medianLatency(idle), Floor: floor, Desks: medianLatency(desks), Load: medianLatency(load)}
+	return LatencyScenarioRun{Idle: medianLatency(idle), Desks: medianLatency(desks), Load: medianLatency(load)}
 }
 
 func medianLatency(runs []LatencyRun) LatencyRun {
 	return LatencyRun{
 		RT:       medianDistOf(runs, func(x LatencyRun) Dist { return x.RT }),
 		Normal:   medianDistOf(runs, func(x LatencyRun) Dist { return x.Normal }),
+		Relay:    medianDistOf(runs, func(x LatencyRun) Dist { return x.Relay }),
 		Interval: medianDistOf(runs, func(x LatencyRun) Dist { return x.Interval }),
 		MaxGapMs: medianOf(runs, func(x LatencyRun) float64 { return x.MaxGapMs }),
 	}
@@ -296,22 +294,17 @@ type latencyPhaseRow struct {
 	run    LatencyRun
 	target string
 	met    func(Dist) bool
-	after  []Figure // rows printed after the phase's own
 }
 
 func latencyFigures(r *Report) []Figure {
 	l := r.Latency
 	phases := []latencyPhaseRow{
 		{"idle", l.Idle, fmt.Sprintf("p50 ≤ %g ms, p99 ≤ %g ms", idleP50Target, idleP99Target),
-			func(d Dist) bool { return d.N > 0 && d.P50 <= idleP50Target && d.P99 <= idleP99Target },
-			[]Figure{
-				distRow(fmt.Sprintf("  idle again, alternating with the relay (%s)", normalProcess), l.Floor.DMXD, "", nil),
-				distRow("  reference relay, same moments and reader", l.Floor.Relay, "(floor)", nil),
-			}},
+			func(d Dist) bool { return d.N > 0 && d.P50 <= idleP50Target && d.P99 <= idleP99Target }},
 		{fmt.Sprintf("%d idle desks", r.Sizes.IdleDesks), l.Desks, fmt.Sprintf("p99 ≤ %g ms", desksP99Target),
-			func(d Dist) bool { return p99Within(d, desksP99Target) }, nil},
+			func(d Dist) bool { return p99Within(d, desksP99Target) }},
 		{fmt.Sprintf("%d clients × %d/s", r.Sizes.LoadClients, loadRate), l.Load, fmt.Sprintf("p99 ≤ %g ms", loadP99Target),
-			func(d Dist) bool { return p99Within(d, loadP99Target) }, nil},
+			func(d Dist) bool { return p99Within(d, loadP99Target) }},
 	}
 	var out []Figure
 	for _, ph := range phases {
@@ -322,7 +315,7 @@ func latencyFigures(r *Report) []Figure {
 			measure := fmt.Sprintf("latency send→pty, %s (%s)", ph.label, rd.kind)
 			out = append(out, distRow(measure, rd.d, ph.target, check(ph.met(rd.d))))
 		}
-		out = append(out, ph.after...)
+		out = append(out, distRow("  reference relay, at the same moments ("+normalProcess.String()+")", ph.run.Relay, "(floor)", nil))
 	}
 	gapLimit := ms(maxGapPeriods * period)
 	out = append(out,
