@@ -50,7 +50,7 @@ func newFramePath(tb testing.TB) *framePath {
 		<-w.done
 	})
 	o := &outputActor{universe: 1, drv: drv, w: w, pool: pool, metrics: metrics.New().Output(metrics.OutputSpec{Universe: 1, Driver: drv.Name(), First: true})}
-	o.observe = o.observeInterval
+	o.observe = o.observeTiming
 	u := newUniverseActor(1, time.Second/44, dmx.LTP, []outLink{{frames: pool}})
 	u.mixer.Set(dmx.BaseSource, []dmx.Change{{Channel: 1, Level: 255}})
 	u.mixer.TakeChanged()

@@ -232,7 +232,7 @@ type outputActor struct {
 	encoded  []byte                             // the frame encoded for the device
 	metrics  metrics.Output                     // fed from the loop's counters
 	counted  refresh.Stats                      // the counters already in metrics
-	observe  func(interval, wait time.Duration) // observeInterval, bound once
+	observe  func(refresh.FrameTiming) // observeTiming, bound once
 	owner    *actor.PID                         // the universe actor, told of state changes
 	up       bool                               // the writer's last report
 	stalled  bool                               // a write has been blocked for stallTimeout
@@ -249,7 +249,7 @@ func (o *outputActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		o.w.report = func(e writerEvent) { root.Send(self, &e) }
-		o.observe = o.observeInterval
+		o.observe = o.observeTiming
 		go o.w.run()
 		o.watcher = make(chan struct{})
 		go watchEvery(watchPeriod, o.watcher, func() { root.Send(self, &watch{}) })
@@ -320,11 +320,11 @@ func watchEvery(period time.Duration, stop <-chan struct{}, fn func()) {
 	}
 }
 
-// observeInterval feeds one interval between two frame starts, and the
-// loop's own wait within it, to the metrics.
-func (o *outputActor) observeInterval(interval, wait time.Duration) {
-	o.metrics.Interval.Observe(interval.Seconds())
-	o.metrics.Wait.Observe(wait.Seconds())
+// observeTiming feeds one frame's timing to the metrics.
+func (o *outputActor) observeTiming(t refresh.FrameTiming) {
+	o.metrics.Interval.Observe(t.Interval.Seconds())
+	o.metrics.Wait.Observe(t.Wait.Seconds())
+	o.metrics.StartLate.Observe(t.Late.Seconds())
 }
 
 // count adds what the loop counted since the last call to the metrics.

@@ -109,9 +109,11 @@ func TestFloodNeverRaisesFrameRateAboveMinGap(t *testing.T) {
 		t.Errorf("no frame interval under 5 ms under a flood: no early frames (%v intervals in all)", m[`dmxd_frame_interval_seconds_count{universe="1"}`])
 	}
 	t.Logf("%d frames written, %v intervals under 5 ms", written, early)
-	// The loop's own wait within every interval is observed with it.
-	if n, w := m[`dmxd_frame_interval_seconds_count{universe="1"}`], m[`dmxd_frame_wait_seconds_count{universe="1"}`]; n == 0 || w != n {
-		t.Errorf("%v frame intervals and %v waits observed, want as many of each (and some)", n, w)
+	// The loop's own wait and lateness are observed with every interval.
+	n := m[`dmxd_frame_interval_seconds_count{universe="1"}`]
+	w, l := m[`dmxd_frame_wait_seconds_count{universe="1"}`], m[`dmxd_frame_start_late_seconds_count{universe="1"}`]
+	if n == 0 || w != n || l != n {
+		t.Errorf("%v frame intervals, %v waits and %v start latenesses observed, want as many of each (and some)", n, w, l)
 	}
 
 	waitWholeFrames(t, pty, written)

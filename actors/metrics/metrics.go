@@ -47,6 +47,11 @@ type Metrics struct {
 	// wait. The rest of the interval is the write, as long as the device
 	// takes to accept the bytes; a late loop lengthens the wait.
 	FrameWait *prometheus.HistogramVec
+	// FrameStartLate observes, per universe, how long after a frame could
+	// go out its write started (after its due time for a refresh, after
+	// the later of its publish and the minimum gap for a changed frame):
+	// the refresh loop's wake-up latency.
+	FrameStartLate *prometheus.HistogramVec
 	// FrameRefreshes counts frames the refresh loop wrote again because no
 	// newer one was published (a universe publishes when its levels
 	// change, so an idle output only refreshes).
@@ -105,6 +110,11 @@ func New() *Metrics {
 			Help:    "Time from the end of one frame write to the start of the next, per universe: the refresh loop's own part of the frame interval.",
 			Buckets: FrameIntervalBuckets,
 		}, []string{"universe"}),
+		FrameStartLate: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "frame_start_late_seconds",
+			Help:    "How long after a frame could go out (its due time, or a changed frame's publish once the minimum gap allowed) its write started, per universe: the refresh loop's wake-up latency.",
+			Buckets: CommandLatencyBuckets,
+		}, []string{"universe"}),
 		FrameRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "frame_refreshes_total",
 			Help: "Frames written again because no newer frame was published, per universe.",
@@ -160,7 +170,7 @@ func New() *Metrics {
 		}, []string{"version", "goversion", "revision"}),
 	}
 	m.Registry.MustRegister(
-		m.FramesSent, m.FrameInterval, m.FrameWait, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
+		m.FramesSent, m.FrameInterval, m.FrameWait, m.FrameStartLate, m.FrameRefreshes, m.OutputUp, m.NetPackets, m.NetSendErrors, m.Connections,
 		m.CommandsAccepted, m.CommandLatency, m.CommandsRefused, m.QueueDrops, m.SlowCloses, m.WindowWaits, m.StateSaves, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -185,9 +195,10 @@ func (m *Metrics) Handler() http.Handler {
 type Output struct {
 	// Frames counts frames written.
 	Frames prometheus.Counter
-	// Interval observes seconds between the starts of two writes, and
-	// Wait the part of each after the first write had ended.
-	Interval, Wait prometheus.Observer
+	// Interval observes seconds between the starts of two writes, Wait
+	// the part of each after the first write had ended, and StartLate how
+	// late each write started (see Metrics).
+	Interval, Wait, StartLate prometheus.Observer
 	// Refreshes counts frames written again without a newer one.
 	Refreshes prometheus.Counter
 	// Up is 1 while the output is up.
@@ -219,6 +230,7 @@ func (m *Metrics) Output(s OutputSpec) Output {
 		Frames:     prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
 		Interval:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
 		Wait:       prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
+		StartLate:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered"}),
 		Refreshes:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
 		Up:         m.OutputUp.WithLabelValues(l, s.Driver),
 		Packets:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"}),
@@ -228,6 +240,7 @@ func (m *Metrics) Output(s OutputSpec) Output {
 		o.Frames = m.FramesSent.WithLabelValues(l)
 		o.Interval = m.FrameInterval.WithLabelValues(l)
 		o.Wait = m.FrameWait.WithLabelValues(l)
+		o.StartLate = m.FrameStartLate.WithLabelValues(l)
 		o.Refreshes = m.FrameRefreshes.WithLabelValues(l)
 	}
 	if s.Network {

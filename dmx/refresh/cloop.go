@@ -35,6 +35,7 @@ type cLoop struct {
 	l         *C.struct_dmx_loop
 	intervalb [64]C.int64_t
 	waitb     [64]C.int64_t
+	lateb     [64]C.int64_t
 }
 
 func newCLoop(cfg Config) (*cLoop, error) {
@@ -107,11 +108,11 @@ func (l *cLoop) stats() Stats {
 
 func (l *cLoop) busy() time.Duration { return time.Duration(C.dmx_loop_busy(l.l)) }
 
-func (l *cLoop) intervals(fn func(interval, wait time.Duration)) {
+func (l *cLoop) intervals(fn func(FrameTiming)) {
 	for {
-		n := C.dmx_loop_intervals(l.l, &l.intervalb[0], &l.waitb[0], C.uint32_t(len(l.intervalb)))
+		n := C.dmx_loop_intervals(l.l, &l.intervalb[0], &l.waitb[0], &l.lateb[0], C.uint32_t(len(l.intervalb)))
 		for i, d := range l.intervalb[:n] {
-			fn(time.Duration(d), time.Duration(l.waitb[i]))
+			fn(FrameTiming{Interval: time.Duration(d), Wait: time.Duration(l.waitb[i]), Late: time.Duration(l.lateb[i])})
 		}
 		if int(n) < len(l.intervalb) {
 			return

@@ -43,9 +43,10 @@ type goLoop struct {
 	back  uint32        // the producer's buffer
 	front uint32        // the loop's buffer: the frame it writes
 
-	change  atomic.Bool   // a changed frame was published and not written yet
-	stopped atomic.Bool   // Stop was called
-	kick    chan struct{} // wakes the loop: a change or a stop (capacity 1)
+	change   atomic.Bool   // a changed frame was published and not written yet
+	changeAt atomic.Int64  // clock when the publish that raised change did
+	stopped  atomic.Bool   // Stop was called
+	kick     chan struct{} // wakes the loop: a change or a stop (capacity 1)
 
 	// The loop's own state; it survives a reopen of the device.
 	has   bool // front holds a frame
@@ -54,11 +55,11 @@ type goLoop struct {
 
 	// Statistics, read at any time.
 	published, frames, refreshes atomic.Uint64
-	busySince                    atomic.Int64 // clock when the frame under way started, 0 when idle
-	lastBreak, lastMAB           atomic.Int64 // ns the last break and mark after break lasted, at least
-	ring, ringWait               [ringSize]atomic.Int64 // see Intervals
-	ringW                        atomic.Uint64 // intervals ever written into ring
-	ringR                        uint64        // intervals Intervals has read
+	busySince                    atomic.Int64           // clock when the frame under way started, 0 when idle
+	lastBreak, lastMAB           atomic.Int64           // ns the last break and mark after break lasted, at least
+	ring, ringWait, ringLate     [ringSize]atomic.Int64 // see Intervals
+	ringW                        atomic.Uint64          // intervals ever written into ring
+	ringR                        uint64                 // intervals Intervals has read
 }
 
 // fresh marks the middle buffer as not yet taken by the loop.
@@ -103,6 +104,7 @@ func (l *goLoop) publish(frame []byte, changed bool) {
 	// up until the loop writes, so a flood of publishes between two
 	// frames costs one wake-up, not one each.
 	if changed && !l.change.Swap(true) {
+		l.changeAt.Store(l.now()) // see loop.c's dmx_loop_publish
 		l.wake()
 	}
 }
@@ -130,14 +132,14 @@ func (l *goLoop) stats() Stats {
 	}
 }
 
-func (l *goLoop) intervals(fn func(interval, wait time.Duration)) {
+func (l *goLoop) intervals(fn func(FrameTiming)) {
 	w := l.ringW.Load()
 	if w-l.ringR > ringSize {
 		l.ringR = w - ringSize // older ones were overwritten
 	}
 	for ; l.ringR < w; l.ringR++ {
 		i := l.ringR % ringSize
-		fn(time.Duration(l.ring[i].Load()), time.Duration(l.ringWait[i].Load()))
+		fn(FrameTiming{Interval: time.Duration(l.ring[i].Load()), Wait: time.Duration(l.ringWait[i].Load()), Late: time.Duration(l.ringLate[i].Load())})
 	}
 }
 
@@ -193,7 +195,7 @@ func (l *goLoop) run(dev Device) error {
 	period, gap := int64(l.cfg.Period), int64(l.cfg.MinGap)
 	var last int64    // start of the last frame written to dev
 	var lastEnd int64 // when writing it ended
-	due := l.now() // the schedule: a (re)opened device gets the newest frame at once
+	due := l.now()    // the schedule: a (re)opened device gets the newest frame at once
 	for {
 		l.take()
 		if l.stopped.Load() {
@@ -217,12 +219,14 @@ func (l *goLoop) run(dev Device) error {
 		// A changed frame waits to go out before due. The flag stays up
 		// until the frame is written.
 		at := due
+		ready := due // when the frame could have started: for its lateness
 		if l.change.Load() {
 			e := now
 			if last != 0 {
 				e = last + gap
 			}
 			at = min(at, e)
+			ready = min(ready, max(e, l.changeAt.Load()))
 		}
 		if now < at {
 			l.wait(time.Duration(at - now))
@@ -252,6 +256,7 @@ func (l *goLoop) run(dev Device) error {
 			w := l.ringW.Load()
 			l.ring[w%ringSize].Store(start - last)
 			l.ringWait[w%ringSize].Store(start - lastEnd)
+			l.ringLate[w%ringSize].Store(max(start-ready, 0))
 			l.ringW.Store(w + 1)
 		}
 		last, lastEnd = start, now

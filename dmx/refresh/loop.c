@@ -81,8 +81,14 @@ void dmx_loop_publish(struct dmx_loop *l, const uint8_t *p, uint32_t n, int chan
 	atomic_fetch_add_explicit(&l->published, 1, memory_order_relaxed);
 	// Only the change that raises the flag wakes the loop: the flag stays
 	// up until the loop writes, so a flood of publishes between two
-	// frames costs one wake-up, not one each.
-	if (changed && !atomic_exchange_explicit(&l->change, 1, memory_order_acq_rel)) kick(l);
+	// frames costs one wake-up, not one each. Its time is the frame's
+	// earliest start (for the loop's lateness; a loop that sees the flag
+	// before the time is stored takes an older one, which the minimum gap
+	// after the previous frame outweighs).
+	if (changed && !atomic_exchange_explicit(&l->change, 1, memory_order_acq_rel)) {
+		atomic_store_explicit(&l->change_at, mono_ns(), memory_order_release);
+		kick(l);
+	}
 }
 
 void dmx_loop_stop(struct dmx_loop *l) {
@@ -106,13 +112,14 @@ struct dmx_stats dmx_loop_stats(struct dmx_loop *l) {
 	return s;
 }
 
-uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, uint32_t max) {
+uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, int64_t *late, uint32_t max) {
 	uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_acquire);
 	if (w - l->ring_r > DMX_RING) l->ring_r = w - DMX_RING; // older ones were overwritten
 	uint32_t n = 0;
 	for (; l->ring_r < w && n < max; l->ring_r++, n++) {
 		out[n] = l->ring[l->ring_r % DMX_RING];
 		wait[n] = l->ring_wait[l->ring_r % DMX_RING];
+		late[n] = l->ring_late[l->ring_r % DMX_RING];
 	}
 	return n;
 }
@@ -267,9 +274,13 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 		// until the frame is written.
 		int early = atomic_load_explicit(&l->change, memory_order_acquire);
 		int64_t at = due;
+		int64_t ready = due; // when the frame could have started: for its lateness
 		if (early) {
 			int64_t e = last != 0 ? last + l->min_gap_ns : now;
 			if (e < at) at = e;
+			int64_t c = atomic_load_explicit(&l->change_at, memory_order_acquire);
+			if (c > e) e = c;
+			if (e < ready) ready = e;
 		}
 		if (now < at) {
 			wait_kick(l, at - now);
@@ -295,6 +306,7 @@ int dmx_loop_run(struct dmx_loop *l, int fd, int *err) {
 			uint64_t w = atomic_load_explicit(&l->ring_w, memory_order_relaxed);
 			l->ring[w % DMX_RING] = start - last;
 			l->ring_wait[w % DMX_RING] = start - last_end;
+			l->ring_late[w % DMX_RING] = start > ready ? start - ready : 0;
 			atomic_store_explicit(&l->ring_w, w + 1, memory_order_release);
 		}
 		last = start;

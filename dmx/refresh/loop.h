@@ -40,6 +40,7 @@ struct dmx_loop {
 	uint32_t back;        // the producer's buffer
 	uint32_t front;       // the loop's buffer: the frame it writes
 	_Atomic int change;   // a changed frame was published and not written yet
+	_Atomic int64_t change_at; // CLOCK_MONOTONIC ns when the publish that raised change did
 	_Atomic int stop;
 	int evfd; // wakes the loop: a change or stop
 
@@ -56,6 +57,7 @@ struct dmx_loop {
 	_Atomic int64_t last_mab;   // ns the last mark after break lasted, at least
 	int64_t ring[DMX_RING];     // intervals between frame starts, ns
 	int64_t ring_wait[DMX_RING]; // the part of each after the previous write ended, ns
+	int64_t ring_late[DMX_RING]; // how late each frame's write started, ns
 	_Atomic uint64_t ring_w;    // intervals ever written into ring
 	uint64_t ring_r;            // intervals the Go side has read
 };
@@ -66,7 +68,7 @@ void dmx_loop_publish(struct dmx_loop *l, const uint8_t *p, uint32_t n, int chan
 void dmx_loop_stop(struct dmx_loop *l);
 int dmx_loop_run(struct dmx_loop *l, int fd, int *err);
 int64_t dmx_loop_busy(struct dmx_loop *l);
-uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, uint32_t max);
+uint32_t dmx_loop_intervals(struct dmx_loop *l, int64_t *out, int64_t *wait, int64_t *late, uint32_t max);
 
 // dmx_stats is a copy of a loop's counters.
 struct dmx_stats {

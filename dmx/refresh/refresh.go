@@ -80,7 +80,7 @@ type engine interface {
 	run(dev Device) error
 	stats() Stats
 	busy() time.Duration
-	intervals(fn func(interval, wait time.Duration))
+	intervals(fn func(FrameTiming))
 	free()
 }
 
@@ -136,13 +136,26 @@ func (l *Loop) Stats() Stats { return l.e.stats() }
 // loop is not writing.
 func (l *Loop) Busy() time.Duration { return l.e.busy() }
 
-// Intervals calls fn with each interval between two frame starts since
-// the previous call (the last 256 at most), and with wait, the part of it
-// after the previous frame's write had ended: the interval is that write
-// (as long as the device takes to accept the bytes) and then the loop's
-// own wait for the next frame, which a late loop lengthens. Only one
-// goroutine at a time may call it.
-func (l *Loop) Intervals(fn func(interval, wait time.Duration)) { l.e.intervals(fn) }
+// Intervals calls fn with the timing of each frame written since the
+// previous call (the last 256 at most; not the first frame after Run
+// began). Only one goroutine at a time may call it.
+func (l *Loop) Intervals(fn func(FrameTiming)) { l.e.intervals(fn) }
+
+// FrameTiming is one frame's timing by the loop's own clock.
+type FrameTiming struct {
+	// Interval is the time from the previous frame's start to this one's.
+	Interval time.Duration
+	// Wait is the part of Interval after the previous frame's write had
+	// ended: Interval is that write (as long as the device takes to
+	// accept the bytes) and then the loop's own wait, which a late loop
+	// lengthens.
+	Wait time.Duration
+	// Late is how long after it could go out the frame's write started:
+	// after its due time for a refresh, after the later of its publish
+	// and the minimum gap for a changed frame. It is the loop's wake-up
+	// latency (its thread waiting for a CPU), at least 0.
+	Late time.Duration
+}
 
 // OpError is why Run ended without a Stop.
 type OpError struct {

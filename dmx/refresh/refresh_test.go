@@ -149,10 +149,10 @@ func testRefreshKeepsSendingTheNewestFrame(t *testing.T, portable bool) {
 		t.Errorf("stats %+v: want 2 published, ≥ 9 frames, all but 2 of them refreshes", s)
 	}
 	var n int
-	l.Intervals(func(d, wait time.Duration) {
+	l.Intervals(func(ft refresh.FrameTiming) {
 		n++
-		if d <= 0 || wait <= 0 || wait >= d {
-			t.Errorf("interval %v, wait %v: want 0 < wait < interval", d, wait)
+		if ft.Interval <= 0 || ft.Wait <= 0 || ft.Wait >= ft.Interval || ft.Late < 0 || ft.Late >= ft.Interval {
+			t.Errorf("%+v: want 0 < wait < interval and 0 ≤ late < interval", ft)
 		}
 	})
 	if n < 8 {
@@ -192,8 +192,8 @@ func testChangedFramesGoOutEarlyButNoFasterThanMinGap(t *testing.T, portable boo
 		}
 	}
 	elapsed := time.Since(t0)
-	l.Intervals(func(d, _ time.Duration) {
-		if d < gap {
+	l.Intervals(func(ft refresh.FrameTiming) {
+		if d := ft.Interval; d < gap {
 			t.Errorf("two frames %v apart, want ≥ %v", d, gap)
 		}
 	})
@@ -458,7 +458,7 @@ func BenchmarkInterval(b *testing.B) {
 			if _, err := io.ReadFull(r, f[:]); err != nil {
 				b.Fatal(err)
 			}
-			l.Intervals(func(d, _ time.Duration) { devs = append(devs, (d - period).Abs()) })
+			l.Intervals(func(ft refresh.FrameTiming) { devs = append(devs, (ft.Interval - period).Abs()) })
 		}
 		l.Stop()
 		_, _ = io.ReadFull(r, f[:]) // the final frame
@@ -523,12 +523,12 @@ func testWaitLeavesOutTheWrite(t *testing.T, portable bool) {
 	var seen []string
 	for {
 		found := false
-		l.Intervals(func(d, wait time.Duration) {
-			if wait <= 0 || wait > d {
-				t.Errorf("interval %v, wait %v: want 0 < wait ≤ interval", d, wait)
+		l.Intervals(func(ft refresh.FrameTiming) {
+			if ft.Wait <= 0 || ft.Wait > ft.Interval {
+				t.Errorf("%+v: want 0 < wait ≤ interval", ft)
 			}
-			found = found || d-wait >= held
-			seen = append(seen, fmt.Sprintf("%v/%v", d, wait))
+			found = found || ft.Interval-ft.Wait >= held
+			seen = append(seen, fmt.Sprintf("%v/%v", ft.Interval, ft.Wait))
 		})
 		if found {
 			return

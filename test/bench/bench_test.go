@@ -81,6 +81,9 @@ func checkLatency(t *testing.T, l LatencyScenarioRun) {
 		checkDist(t, "latency "+name+", RT recorder", ph.RT)
 		checkDist(t, "latency "+name+", reader at normal priority", ph.Normal)
 		checkDist(t, "latency "+name+", reference relay", ph.Relay)
+		if ph.LoopLateP99Ms <= 0 {
+			t.Errorf("latency %s: no frame start lateness from dmxd's metrics (p99 %v ms)", name, ph.LoopLateP99Ms)
+		}
 		if ph.Interval.N == 0 || ph.MaxGapMs <= 0 {
 			t.Errorf("latency %s: no frame intervals (%+v, gap %v)", name, ph.Interval, ph.MaxGapMs)
 		}

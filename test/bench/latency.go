@@ -3,12 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/dmxd/dmxd/actors/metrics"
 )
 
 // The latency scenario's universes. Universe 1's pty is read by the
@@ -40,11 +44,16 @@ type LatencyRun struct {
 	// timed by the real-time recorder and by a recorder process at normal
 	// priority. Relay: the same for the reference relay (relay.go), probed
 	// in turn with universe 2 (Normal), so at the same moments.
-	RT       Dist    `json:"latency_rt_recorder"`
-	Normal   Dist    `json:"latency_normal_reader"`
-	Relay    Dist    `json:"latency_relay"`
-	Interval Dist    `json:"interval_deviation"` // universe 3
-	MaxGapMs float64 `json:"max_gap_ms"`         // universes 1 and 3 (real-time readers)
+	RT     Dist `json:"latency_rt_recorder"`
+	Normal Dist `json:"latency_normal_reader"`
+	Relay  Dist `json:"latency_relay"`
+	// LoopLateP99Ms: over the same probes of universe 2, the p99 of how
+	// late dmxd's refresh loop started a frame after it could have
+	// (dmxd_frame_start_late_seconds: its thread's wake-up), as the
+	// histogram's bucket bound; +Inf above the last bucket.
+	LoopLateP99Ms float64 `json:"loop_start_late_p99_ms"`
+	Interval      Dist    `json:"interval_deviation"` // universe 3
+	MaxGapMs      float64 `json:"max_gap_ms"`         // universes 1 and 3 (real-time readers)
 }
 
 // LatencyScenarioRun is one run of the latency scenario: idle, with idle
@@ -186,15 +195,27 @@ func latencyPhase(s *server, p *probeDesk, relay *relay, d time.Duration, aim *a
 		if u == benchUniverse {
 			targets, span = append(targets, relay.target()), 2*d
 		}
-		got, err := p.loop(targets, span, nil)
+		late0, err := s.loopLate(u)
+		if err == nil {
+			var got []probeSamples
+			if got, err = p.loop(targets, span, nil); err == nil {
+				dists[i] = got[0].frameDist()
+				if u == benchUniverse {
+					r.Relay = got[1].frameDist()
+				}
+			}
+		}
+		var late1 loopLate
+		if err == nil {
+			late1, err = s.loopLate(u)
+		}
 		if err != nil {
 			rt.take()
 			quiet.take()
 			return r, err
 		}
-		dists[i] = got[0].frameDist()
 		if u == benchUniverse {
-			r.Relay = got[1].frameDist()
+			r.LoopLateP99Ms = late1.p99Since(late0)
 		}
 	}
 	_, gap1 := deviations(rt.take(), period)
@@ -205,4 +226,52 @@ func latencyPhase(s *server, p *probeDesk, relay *relay, d time.Duration, aim *a
 		return r, errors.New("no probe reached a pty")
 	}
 	return r, nil
+}
+
+// loopLate is a snapshot of dmxd_frame_start_late_seconds for one
+// universe: the cumulative count at each of metrics.CommandLatencyBuckets,
+// then the total.
+type loopLate []float64
+
+// loopLate scrapes it. The output counts into it every watch period, so a
+// snapshot may lag by that much.
+func (s *server) loopLate(u int) (loopLate, error) {
+	m, err := s.metrics()
+	if err != nil {
+		return nil, err
+	}
+	series := func(suffix, labels string) string {
+		return fmt.Sprintf(`dmxd_frame_start_late_seconds_%s{universe="%d"%s}`, suffix, u, labels)
+	}
+	keys := make([]string, 0, len(metrics.CommandLatencyBuckets)+1)
+	for _, b := range metrics.CommandLatencyBuckets {
+		keys = append(keys, series("bucket", `,le="`+strconv.FormatFloat(b, 'g', -1, 64)+`"`))
+	}
+	keys = append(keys, series("count", ""))
+	out := make(loopLate, len(keys))
+	for i, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			return nil, fmt.Errorf("metrics: no %s", k)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// p99Since returns, in ms, the smallest bucket bound under which 99 % of
+// the frames counted since before fall: +Inf above the last bucket, 0
+// without frames.
+func (l loopLate) p99Since(before loopLate) float64 {
+	n := len(l) - 1
+	total := l[n] - before[n]
+	if total <= 0 {
+		return 0
+	}
+	for i, b := range metrics.CommandLatencyBuckets {
+		if l[i]-before[i] >= 0.99*total {
+			return b * 1000
+		}
+	}
+	return math.Inf(1)
 }

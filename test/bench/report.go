@@ -158,11 +158,12 @@ func medianLatencyScenario(runs []LatencyScenarioRun) LatencyScenarioRun {
 
 func medianLatency(runs []LatencyRun) LatencyRun {
 	return LatencyRun{
-		RT:       medianDistOf(runs, func(x LatencyRun) Dist { return x.RT }),
-		Normal:   medianDistOf(runs, func(x LatencyRun) Dist { return x.Normal }),
-		Relay:    medianDistOf(runs, func(x LatencyRun) Dist { return x.Relay }),
-		Interval: medianDistOf(runs, func(x LatencyRun) Dist { return x.Interval }),
-		MaxGapMs: medianOf(runs, func(x LatencyRun) float64 { return x.MaxGapMs }),
+		RT:            medianDistOf(runs, func(x LatencyRun) Dist { return x.RT }),
+		Normal:        medianDistOf(runs, func(x LatencyRun) Dist { return x.Normal }),
+		Relay:         medianDistOf(runs, func(x LatencyRun) Dist { return x.Relay }),
+		Interval:      medianDistOf(runs, func(x LatencyRun) Dist { return x.Interval }),
+		MaxGapMs:      medianOf(runs, func(x LatencyRun) float64 { return x.MaxGapMs }),
+		LoopLateP99Ms: medianOf(runs, func(x LatencyRun) float64 { return x.LoopLateP99Ms }),
 	}
 }
 
@@ -315,7 +316,8 @@ func latencyFigures(r *Report) []Figure {
 			measure := fmt.Sprintf("latency send→pty, %s (%s)", ph.label, rd.kind)
 			out = append(out, distRow(measure, rd.d, ph.target, check(ph.met(rd.d))))
 		}
-		out = append(out, distRow("  reference relay, at the same moments ("+normalProcess.String()+")", ph.run.Relay, "(floor)", nil))
+		out = append(out, distRow("  reference relay, at the same moments ("+normalProcess.String()+")", ph.run.Relay, "(floor)", nil),
+			Figure{Measure: "  dmxd's refresh loop meanwhile: frame write started late, p99 (histogram bucket)", P99: fmt.Sprintf("≤ %g ms", ph.run.LoopLateP99Ms)})
 	}
 	gapLimit := ms(maxGapPeriods * period)
 	out = append(out,

@@ -160,7 +160,16 @@ func (h *harness) noiseCommand(rng *rand.Rand) string {
 	if u == floodUniverse {
 		hi = probeChannel - 1
 	}
-	ch := func() int { return lo + rng.IntN(hi+1-lo) }
+	// two distinct channels: a key given twice in one object is a bad
+	// request.
+	two := func() (int, int) {
+		a := lo + rng.IntN(hi+1-lo)
+		b := lo + rng.IntN(hi-lo) // one of the others
+		if b >= a {
+			b++
+		}
+		return a, b
+	}
 	switch rng.IntN(10) {
 	case 0, 1:
 		return fmt.Sprintf(`{"get":true,"universe":%d}`, u)
@@ -173,9 +182,11 @@ func (h *harness) noiseCommand(rng *rand.Rand) string {
 		}
 		return fmt.Sprintf(`{"dmx":[%s],"start":%d,"universe":%d}`, strings.Join(vals, ","), start, u)
 	case 4:
-		return fmt.Sprintf(`{"fade":{"%d":%d,"%d":%d},"ms":%d,"universe":%d}`, ch(), rng.IntN(256), ch(), rng.IntN(256), rng.IntN(maxNoiseFadeMs), u)
+		a, b := two()
+		return fmt.Sprintf(`{"fade":{"%d":%d,"%d":%d},"ms":%d,"universe":%d}`, a, rng.IntN(256), b, rng.IntN(256), rng.IntN(maxNoiseFadeMs), u)
 	default:
-		return fmt.Sprintf(`{"dmx":{"%d":%d,"%d":%d},"universe":%d}`, ch(), rng.IntN(256), ch(), rng.IntN(256), u)
+		a, b := two()
+		return fmt.Sprintf(`{"dmx":{"%d":%d,"%d":%d},"universe":%d}`, a, rng.IntN(256), b, rng.IntN(256), u)
 	}
 }
 
