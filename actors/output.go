@@ -228,14 +228,14 @@ type outputActor struct {
 	net      *dmx.NetStats // a network output's datagram counters, else nil
 	netDone  [2]uint64     // the datagrams (sent, errors) already in metrics
 	w        *writer
-	pool     *framePool                         // where frames go back to their universe
-	encoded  []byte                             // the frame encoded for the device
-	metrics  metrics.Output                     // fed from the loop's counters
-	counted  refresh.Stats                      // the counters already in metrics
+	pool     *framePool                // where frames go back to their universe
+	encoded  []byte                    // the frame encoded for the device
+	metrics  metrics.Output            // fed from the loop's counters
+	counted  refresh.Stats             // the counters already in metrics
 	observe  func(refresh.FrameTiming) // observeTiming, bound once
-	owner    *actor.PID                         // the universe actor, told of state changes
-	up       bool                               // the writer's last report
-	stalled  bool                               // a write has been blocked for stallTimeout
+	owner    *actor.PID                // the universe actor, told of state changes
+	up       bool                      // the writer's last report
+	stalled  bool                      // a write has been blocked for stallTimeout
 	lastErr  string
 	reported bool          // a state has been reported
 	wasUp    bool          // the state last reported

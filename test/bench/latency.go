@@ -83,19 +83,19 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 		return r, err
 	}
 	defer p.close()
-	relay, err := startRelay()
+	ref, err := startRelay()
 	if err != nil {
 		return r, err
 	}
-	defer relay.close()
+	defer ref.close()
 	a0, err := s.accepted()
 	if err != nil {
 		return r, err
 	}
-	if r.Idle, err = latencyPhase(s, p, relay, sz.phase, nil); err != nil {
+	if r.Idle, err = latencyPhase(s, p, ref, sz.phase, nil); err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
-	if r.Desks, err = desksPhase(s, p, relay, sz); err != nil {
+	if r.Desks, err = desksPhase(s, p, ref, sz); err != nil {
 		return r, fmt.Errorf("idle desks: %w", err)
 	}
 	var reached int64
@@ -105,14 +105,14 @@ func latencyScenario(bin string, sz sizes) (LatencyScenarioRun, error) {
 	if r.Quiet, err = s.settledTally(a0, p.sent, reached); err != nil {
 		return r, err
 	}
-	if r.Load, err = loadPhase(s, p, relay, sz); err != nil {
+	if r.Load, err = loadPhase(s, p, ref, sz); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	return r, nil
 }
 
 // desksPhase connects the idle desks, probes, and closes them again.
-func desksPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, error) {
+func desksPhase(s *server, p *probeDesk, ref *relay, sz sizes) (LatencyRun, error) {
 	desks, err := dialMany(s.url(), sz.idleDesks)
 	if err != nil {
 		return LatencyRun{}, err
@@ -121,7 +121,7 @@ func desksPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, er
 		go drain(c, nil)
 	}
 	time.Sleep(sz.warmup)
-	r, err := latencyPhase(s, p, relay, sz.phase, nil)
+	r, err := latencyPhase(s, p, ref, sz.phase, nil)
 	closeAll(desks)
 	if err != nil {
 		return r, err
@@ -130,7 +130,7 @@ func desksPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, er
 }
 
 // loadPhase runs the load clients while it probes.
-func loadPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, error) {
+func loadPhase(s *server, p *probeDesk, ref *relay, sz sizes) (LatencyRun, error) {
 	clients, err := dialMany(s.url(), sz.loadClients)
 	if err != nil {
 		return LatencyRun{}, err
@@ -145,7 +145,7 @@ func loadPhase(s *server, p *probeDesk, relay *relay, sz sizes) (LatencyRun, err
 		wg.Go(func() { loadClient(c, &aim, stop) })
 	}
 	time.Sleep(sz.warmup)
-	r, err := latencyPhase(s, p, relay, sz.phase, &aim)
+	r, err := latencyPhase(s, p, ref, sz.phase, &aim)
 	close(stop)
 	wg.Wait()
 	return r, err
@@ -181,7 +181,7 @@ func loadClient(c *websocket.Conn, aim *atomic.Int32, stop <-chan struct{}) {
 // turn for 2d (d's worth of probes each), with the load (when aim is set)
 // on the probed universe, and records the frames of universes 1 and 3
 // meanwhile.
-func latencyPhase(s *server, p *probeDesk, relay *relay, d time.Duration, aim *atomic.Int32) (LatencyRun, error) {
+func latencyPhase(s *server, p *probeDesk, ref *relay, d time.Duration, aim *atomic.Int32) (LatencyRun, error) {
 	var r LatencyRun
 	rt, quiet := s.logs[rtUniverse-1], s.logs[quietUniverse-1]
 	rt.record()
@@ -193,7 +193,7 @@ func latencyPhase(s *server, p *probeDesk, relay *relay, d time.Duration, aim *a
 		}
 		targets, span := []probeTarget{{universe: u, log: s.logs[u-1]}}, d
 		if u == benchUniverse {
-			targets, span = append(targets, relay.target()), 2*d
+			targets, span = append(targets, ref.target()), 2*d
 		}
 		late0, err := s.loopLate(u)
 		if err == nil {

@@ -27,8 +27,8 @@ import (
 // the same kind, it shares with dmxd everything that is not dmxd: the
 // bench's write, loopback TCP, Go's network poller waking a thread, the
 // kernel's pty worker and the reader's wake. Its percentiles are the floor
-// this machine puts under any such server at that moment; dmxd's minus the
-// relay's is what dmxd adds.
+// this machine puts under a Go WebSocket server at that moment; dmxd's
+// minus the relay's is what dmxd adds.
 const relayEnv = "DMXD_BENCH_RELAY"
 
 // runRelayIfAsked runs the relay and exits when relayEnv is set.
