@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image/png"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -148,13 +150,40 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 	return p
 }
 
-// run runs actions on the page, failing the test on an error.
+// run runs actions on the page in turn, failing the test on an error. An
+// action whose node the page replaced between the query and the action is
+// run again, on the new node (see staleNode), up to staleTries times.
 func (p *page) run(actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
-		p.t.Fatalf("page %s: %v", p.name, err)
+	for _, a := range actions {
+		for try := 1; ; try++ {
+			err := chromedp.Do(p.ctx, a)
+			if err == nil {
+				break
+			}
+			if !staleNode(err) || try == staleTries {
+				p.t.Fatalf("page %s: %v", p.name, err)
+			}
+		}
 	}
 }
+
+// staleTries bounds the runs of one action whose node keeps being replaced.
+const staleTries = 5
+
+// staleNode reports whether err is Chromium's answer for a node that is no
+// longer in the document: the desk rebuilds a list (strips, cues, looks)
+// on every state message, so a node queried a moment before can be gone
+// when a click or a tap asks for its position. chromedp's input actions
+// look the node up (scroll into view, content quads, focus) before they
+// send any input, so such an action did nothing and may run again.
+func staleNode(err error) bool {
+	var ce *cdproto.Error
+	return errors.As(err, &ce) && ce.Code == cdpServerError && strings.Contains(ce.Message, "Could not find node with given id")
+}
+
+// cdpServerError is the DevTools protocol's code for a failed command.
+const cdpServerError = -32000
 
 // eval evaluates a JavaScript expression (awaiting a promise) on page p.
 func eval[T any](p *page, expr string) T {
@@ -491,4 +520,24 @@ func TestDeskPagesUniversesAndFades(t *testing.T) {
 		t.Error("no frame between 0 and 250: the level jumped instead of fading")
 	}
 	a.waitLevel(100, 250)
+}
+
+// TestStaleNode: only Chromium's "no such node" answer, however wrapped,
+// makes an action run again.
+func TestStaleNode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&cdproto.Error{Code: cdpServerError, Message: "Could not find node with given id"}, true},
+		{fmt.Errorf("click: %w", &cdproto.Error{Code: cdpServerError, Message: "Could not find node with given id"}), true},
+		{&cdproto.Error{Code: cdpServerError, Message: "Node is detached from document"}, false},
+		{&cdproto.Error{Code: -32602, Message: "Could not find node with given id"}, false},
+		{errors.New("Could not find node with given id (-32000)"), false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := staleNode(tc.err); got != tc.want {
+			t.Errorf("staleNode(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
