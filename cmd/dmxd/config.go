@@ -134,6 +134,40 @@ func oneLine(s string) string {
 	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
 
+// applyEnv sets every flag of fs not given on the command line from its
+// environment variable (env names it), read through getenv; an empty
+// variable counts as unset. The flags in lists take a list from their
+// variable: their function adds it, instead of one Set. The error names
+// the variable and quotes its value, on one line.
+func applyEnv(fs *flag.FlagSet, getenv, env func(string) string, lists map[string]func(string)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		v := getenv(env(f.Name))
+		if v == "" {
+			return
+		}
+		if add, ok := lists[f.Name]; ok {
+			add(v)
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%s=%q: %v", env(f.Name), v, e)
+		}
+	})
+	return err
+}
+
+// splitOutputs splits an outputs variable (DMXD_OUTPUT) at commas and
+// spaces.
+func splitOutputs(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
 // parseConfig reads flags from args and, for flags not given there, the
 // DMXD_* environment through getenv. Every error is one line, for exit
 // status 2. It writes nothing (checkState tries the state file's directory).
@@ -191,34 +225,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (commands: set, fade, blackout, get, node, help)", fs.Arg(0))
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || envErr != nil {
-			return
-		}
-		v := getenv(envName(f.Name))
-		if v == "" {
-			return
-		}
-		if f.Name == "output" {
-			for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-				outputs = append(outputs, o)
-			}
-			return
-		}
-		if f.Name == "input" {
-			// Universe lists hold commas: inputs are separated by spaces.
-			inputs = append(inputs, strings.Fields(v)...)
-			return
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err := applyEnv(fs, getenv, envName, map[string]func(string){
+		"output": func(v string) { outputs = append(outputs, splitOutputs(v)...) },
+		// Universe lists hold commas: inputs are separated by spaces.
+		"input": func(v string) { inputs = append(inputs, strings.Fields(v)...) },
+	}); err != nil {
+		return c, err
 	}
 	if _, port, err := net.SplitHostPort(c.listen); err != nil || !validPort(port) {
 		return c, fmt.Errorf("--listen %q: want HOST:PORT or :PORT with a port 0..65535", c.listen)

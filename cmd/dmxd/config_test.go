@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"math"
 	"net/netip"
@@ -456,5 +457,49 @@ func TestCheckState(t *testing.T) {
 	}
 	if err := checkState(filepath.Join(t.TempDir(), "state.json")); err != nil {
 		t.Errorf("checkState(a writable directory) = %v", err)
+	}
+}
+
+// TestApplyEnv: a flag given on the command line beats its variable, an
+// empty variable counts as unset, a list flag's variable is handed over
+// whole, and a bad value names its variable on one line.
+func TestApplyEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		rate    int
+		list    []string
+		wantErr string
+	}{
+		{"variable", nil, map[string]string{"DMXD_RATE": "30"}, 30, nil, ""},
+		{"flag beats variable", []string{"--rate", "20"}, map[string]string{"DMXD_RATE": "30"}, 20, nil, ""},
+		{"empty is unset", nil, map[string]string{"DMXD_RATE": ""}, 44, nil, ""},
+		{"list", nil, map[string]string{"DMXD_OUTPUT": "1=null, 2=null"}, 44, []string{"1=null", "2=null"}, ""},
+		{"bad value", nil, map[string]string{"DMXD_RATE": "x\ny"}, 44, nil, `DMXD_RATE="x\ny": parse error`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			rate := fs.Int("rate", 44, "")
+			fs.String("output", "", "")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			var list []string
+			err := applyEnv(fs, func(k string) string { return tc.env[k] }, envName, map[string]func(string){
+				"output": func(v string) { list = append(list, splitOutputs(v)...) },
+			})
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || *rate != tc.rate || !slices.Equal(list, tc.list) {
+				t.Errorf("rate %d, list %q, error %v; want %d, %q", *rate, list, err, tc.rate, tc.list)
+			}
+		})
 	}
 }

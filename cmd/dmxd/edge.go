@@ -61,21 +61,8 @@ func parseEdgeConfig(args []string, getenv func(string) string) (config, error) 
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (dmxd edge takes flags only)", oneLine(fs.Arg(0)))
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || envErr != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), oneLine(v), err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err := applyEnv(fs, getenv, envName, nil); err != nil {
+		return c, err
 	}
 	if c.core == "" {
 		return c, errors.New("--core HOST:PORT is required: the --cluster address of the core this edge serves desks of")

@@ -78,24 +78,10 @@ func parseNodeConfig(args []string, getenv func(string) string) (nodeConfig, err
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		v := getenv(nodeEnv(f.Name))
-		if given[f.Name] || envErr != nil || v == "" {
-			return
-		}
-		if f.Name == "output" {
-			outputs = append(outputs, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
-			return
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			envErr = fmt.Errorf("%s=%q: %v", nodeEnv(f.Name), v, err)
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err := applyEnv(fs, getenv, nodeEnv, map[string]func(string){
+		"output": func(v string) { outputs = append(outputs, splitOutputs(v)...) },
+	}); err != nil {
+		return c, err
 	}
 	if c.core == "" {
 		return c, errors.New("--core HOST:PORT is required: the core's --cluster address")
