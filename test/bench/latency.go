@@ -186,46 +186,48 @@ func latencyPhase(s *server, p *probeDesk, ref *relay, d time.Duration, aim *ato
 	rt, quiet := s.logs[rtUniverse-1], s.logs[quietUniverse-1]
 	rt.record()
 	quiet.record()
-	var dists [2]Dist
-	for i, u := range []int{rtUniverse, benchUniverse} {
-		if aim != nil {
-			aim.Store(int32(u))
-		}
-		targets, span := []probeTarget{{universe: u, log: s.logs[u-1]}}, d
-		if u == benchUniverse {
-			targets, span = append(targets, ref.target()), 2*d
-		}
-		late0, err := s.loopLate(u)
-		if err == nil {
-			var got []probeSamples
-			if got, err = p.loop(targets, span, nil); err == nil {
-				dists[i] = got[0].frameDist()
-				if u == benchUniverse {
-					r.Relay = got[1].frameDist()
-				}
-			}
-		}
-		var late1 loopLate
-		if err == nil {
-			late1, err = s.loopLate(u)
-		}
-		if err != nil {
-			rt.take()
-			quiet.take()
-			return r, err
-		}
-		if u == benchUniverse {
-			r.LoopLateP99Ms = late1.p99Since(late0)
-		}
-	}
+	err := probeUniverses(&r, s, p, ref, d, aim)
 	_, gap1 := deviations(rt.take(), period)
 	dev3, gap3 := deviations(quiet.take(), period)
-	r.RT, r.Normal = dists[0], dists[1]
+	if err != nil {
+		return r, err
+	}
 	r.Interval, r.MaxGapMs = summarize(dev3), ms(max(gap1, gap3))
 	if r.RT.N == r.RT.Lost || r.Normal.N == r.Normal.Lost || r.Relay.N == r.Relay.Lost {
 		return r, errors.New("no probe reached a pty")
 	}
 	return r, nil
+}
+
+// probeUniverses is latencyPhase's probing: r's RT, Normal, Relay and
+// LoopLateP99Ms (dmxd's histogram around universe 2's probes).
+func probeUniverses(r *LatencyRun, s *server, p *probeDesk, ref *relay, d time.Duration, aim *atomic.Int32) error {
+	if aim != nil {
+		aim.Store(rtUniverse)
+	}
+	got, err := p.loop([]probeTarget{{universe: rtUniverse, log: s.logs[rtUniverse-1]}}, d, nil)
+	if err != nil {
+		return err
+	}
+	r.RT = got[0].frameDist()
+	if aim != nil {
+		aim.Store(benchUniverse)
+	}
+	late0, err := s.loopLate(benchUniverse)
+	if err != nil {
+		return err
+	}
+	got, err = p.loop([]probeTarget{{universe: benchUniverse, log: s.logs[benchUniverse-1]}, ref.target()}, 2*d, nil)
+	if err != nil {
+		return err
+	}
+	r.Normal, r.Relay = got[0].frameDist(), got[1].frameDist()
+	late1, err := s.loopLate(benchUniverse)
+	if err != nil {
+		return err
+	}
+	r.LoopLateP99Ms = late1.p99Since(late0)
+	return nil
 }
 
 // loopLate is a snapshot of dmxd_frame_start_late_seconds for one

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -124,7 +123,7 @@ func probeLevel(msg []byte) (byte, error) {
 	}
 	v, err := strconv.Atoi(string(rest[:end]))
 	if err != nil || v < 0 || v > maxLevel {
-		return 0, errors.Join(fmt.Errorf("bad level in %q", msg), err)
+		return 0, fmt.Errorf("bad level in %q", msg)
 	}
 	return byte(v), nil
 }
