@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +85,7 @@ func newConn(ws *websocket.Conn, srv *Server) *conn {
 func (c *conn) start() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pinger = time.AfterFunc(c.srv.cfg.PingPeriod, func() {
+	c.pinger = time.AfterFunc(pingDelay(c.srv.cfg.PingPeriod), func() {
 		c.mu.Lock()
 		c.ping = true
 		c.wakeWriter(true)
@@ -92,6 +93,16 @@ func (c *conn) start() {
 	})
 	c.started = true
 	c.wakeWriter(c.urgent())
+}
+
+// pingDelay is how long the keepalive waits before its next ping: a time
+// drawn anew for every ping in [3/4, 1] of the period. Desks that
+// connected together (every desk after a restart or a Wi-Fi drop) would
+// otherwise be pinged, and answer, in the same instant every period: with
+// 1,000 desks that burst of 2,000 socket writes delayed other desks'
+// commands by a millisecond or more (`just bench`, idle-desks phase).
+func pingDelay(period time.Duration) time.Duration {
+	return period - rand.N(period/4+1)
 }
 
 // Release gives n units of credit back to the read pump. It never blocks.
@@ -418,7 +429,7 @@ func (c *conn) write() {
 		}
 		if err == nil && ping {
 			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
-			c.pinger.Reset(cfg.PingPeriod)
+			c.pinger.Reset(pingDelay(cfg.PingPeriod))
 		}
 		if err != nil || closing {
 			if err == nil {

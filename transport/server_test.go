@@ -133,3 +133,22 @@ func TestHostCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestPingDelay: every keepalive delay lies in [3/4, 1] of the period, and
+// the delays are spread over that range rather than all alike (1,000
+// draws all within an eighth of the period has chance 2^-1000).
+func TestPingDelay(t *testing.T) {
+	for _, period := range []time.Duration{100 * time.Millisecond, DefaultPingPeriod, time.Hour} {
+		lo, hi := period, time.Duration(0)
+		for range 1000 {
+			d := pingDelay(period)
+			if d < period*3/4 || d > period {
+				t.Fatalf("period %v: delay %v outside [%v, %v]", period, d, period*3/4, period)
+			}
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		if hi-lo < period/8 {
+			t.Errorf("period %v: 1,000 delays all within [%v, %v]: not spread", period, lo, hi)
+		}
+	}
+}
