@@ -35,13 +35,29 @@ func (r *mailboxInvoker) InvokeUserMessage(m any) {
 	}
 }
 
+// testClock is a universeMailbox's clock that moves only when told.
+type testClock struct{ t time.Duration }
+
+func (c *testClock) now() time.Duration { return c.t }
+
+// testMailbox is a universe mailbox on a held dispatcher and a test clock,
+// idle for long enough that a command runs inline.
+func testMailbox() (*universeMailbox, *mailboxInvoker, *heldDispatcher, *testClock) {
+	mb := newUniverseMailbox().(*universeMailbox)
+	inv, disp, clock := &mailboxInvoker{}, &heldDispatcher{}, &testClock{t: inlineAfter}
+	mb.now = clock.now
+	mb.RegisterHandlers(inv, disp)
+	return mb, inv, disp, clock
+}
+
 func mailboxCmd(id string) *apply {
 	return &apply{cmd: &Command{Kind: KindDMX, ID: ID(id)}}
 }
 
 // TestUniverseMailboxRunsIdleCommandInline: a command that finds the
-// universe idle is applied before its sender's post returns; anything
-// else, or a command that finds it busy, waits for the dispatcher.
+// universe idle for inlineAfter is applied before its sender's post
+// returns; anything else, or a command that finds it busy or idle for
+// less, waits for the dispatcher. A time.Duration in post moves the clock.
 func TestUniverseMailboxRunsIdleCommandInline(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -56,9 +72,16 @@ func TestUniverseMailboxRunsIdleCommandInline(t *testing.T) {
 			inline: []string{"a"},
 		},
 		{
-			name:   "commands one after another",
-			post:   []any{mailboxCmd("a"), mailboxCmd("b")},
+			name:   "commands inlineAfter apart",
+			post:   []any{mailboxCmd("a"), inlineAfter, mailboxCmd("b")},
 			inline: []string{"a", "b"},
+		},
+		{
+			name:      "command soon after the last run",
+			post:      []any{mailboxCmd("a"), inlineAfter - time.Microsecond, mailboxCmd("b")},
+			inline:    []string{"a"},
+			scheduled: true,
+			later:     []string{"b"},
 		},
 		{
 			name:      "tick to an idle universe",
@@ -68,17 +91,19 @@ func TestUniverseMailboxRunsIdleCommandInline(t *testing.T) {
 		},
 		{
 			name:      "command behind a tick",
-			post:      []any{&tick{}, mailboxCmd("a")},
+			post:      []any{&tick{}, inlineAfter, mailboxCmd("a")},
 			scheduled: true,
 			later:     []string{"*actors.tick", "a"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mb := newUniverseMailbox()
-			inv, disp := &mailboxInvoker{}, &heldDispatcher{}
-			mb.RegisterHandlers(inv, disp)
+			mb, inv, disp, clock := testMailbox()
 			for _, m := range tt.post {
+				if d, ok := m.(time.Duration); ok {
+					clock.t += d
+					continue
+				}
 				mb.PostUserMessage(m)
 			}
 			if !slices.Equal(inv.got, tt.inline) {
@@ -106,9 +131,7 @@ func TestUniverseMailboxRunsIdleCommandInline(t *testing.T) {
 // during a sender's run, the sender stops after inlineRun of them and the
 // dispatcher runs the rest, in order; afterwards the mailbox is idle again.
 func TestUniverseMailboxInlineRunIsBounded(t *testing.T) {
-	mb := newUniverseMailbox()
-	inv, disp := &mailboxInvoker{}, &heldDispatcher{}
-	mb.RegisterHandlers(inv, disp)
+	mb, inv, disp, clock := testMailbox()
 	var want []string
 	for i := range 3 * inlineRun {
 		want = append(want, fmt.Sprint(i))
@@ -132,6 +155,7 @@ func TestUniverseMailboxInlineRunIsBounded(t *testing.T) {
 		t.Fatalf("handed over %q, want %q", inv.got, want)
 	}
 	inv.got, disp.run = nil, nil
+	clock.t += inlineAfter
 	mb.PostUserMessage(mailboxCmd("again"))
 	if !slices.Equal(inv.got, []string{"again"}) || disp.run != nil {
 		t.Errorf("after the dispatcher's run a command ran %q (dispatcher asked: %v), want inline", inv.got, disp.run != nil)
@@ -141,9 +165,7 @@ func TestUniverseMailboxInlineRunIsBounded(t *testing.T) {
 // TestUniverseMailboxEscalatesPanic: a panic in the actor reaches its
 // supervisor and does not leave the mailbox stuck.
 func TestUniverseMailboxEscalatesPanic(t *testing.T) {
-	mb := newUniverseMailbox()
-	inv, disp := &mailboxInvoker{}, &heldDispatcher{}
-	mb.RegisterHandlers(inv, disp)
+	mb, inv, disp, clock := testMailbox()
 	inv.onApply = func(id string) {
 		if id == "boom" {
 			panic("boom")
@@ -153,6 +175,7 @@ func TestUniverseMailboxEscalatesPanic(t *testing.T) {
 	if !slices.Equal(inv.escalated, []any{"boom"}) {
 		t.Fatalf("escalated %v, want the panic", inv.escalated)
 	}
+	clock.t += inlineAfter
 	mb.PostUserMessage(mailboxCmd("next"))
 	if !slices.Equal(inv.got, []string{"boom", "next"}) || disp.run != nil {
 		t.Errorf("handed over %q (dispatcher asked: %v), want the next command inline", inv.got, disp.run != nil)
@@ -162,12 +185,11 @@ func TestUniverseMailboxEscalatesPanic(t *testing.T) {
 // TestUniverseMailboxSuspends: between SuspendMailbox and ResumeMailbox
 // (a restart) no user message is handed over, inline or not.
 func TestUniverseMailboxSuspends(t *testing.T) {
-	mb := newUniverseMailbox()
-	inv, disp := &mailboxInvoker{}, &heldDispatcher{}
-	mb.RegisterHandlers(inv, disp)
+	mb, inv, disp, clock := testMailbox()
 	mb.PostSystemMessage(&actor.SuspendMailbox{})
 	disp.run()
 	disp.run = nil
+	clock.t += inlineAfter // the command runs inline, and must stop at once
 	mb.PostUserMessage(mailboxCmd("a"))
 	if len(inv.got) != 0 {
 		t.Fatalf("a suspended mailbox handed over %q", inv.got)
