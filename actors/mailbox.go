@@ -25,9 +25,9 @@ import (
 // A universe that was busy within inlineAfter runs on the dispatcher's
 // goroutine only. Under a flood a read pump has usually used up most of
 // its time slice when it posts; preempted in the middle of an inline run,
-// it would hold the universe behind every runnable flooder (measured: the
-// flood probe's p99 rose from 2.7 to 7.1 ms when every idle moment ran
-// inline).
+// it would hold the universe behind every runnable flooder (the likely
+// cause of what was measured: the flood probe's p99 rose from 2.7 to
+// 7.1 ms when every idle moment ran inline).
 //
 // Commands come from connection actors, plain HTTP and edges, none of
 // which holds a lock or runs on a real-time thread while it sends; every
