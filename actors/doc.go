@@ -54,7 +54,8 @@
 // modified after they are sent. An actor runs on one goroutine at a time,
 // not always the same: connection and output actors run on their sender's
 // (protoactor's synchronized dispatcher), and a universe runs a command
-// that finds it idle on the sender's, for a bounded run (universeMailbox). Two exceptions are safe for concurrent use
-// by design: an Update's delivery count (each desk's writer calls Done) and
-// the update budget the universes share.
+// that finds it idle on the sender's, for a bounded run (universeMailbox).
+// Two exceptions are safe for concurrent use by design: an Update's
+// delivery count (each desk's writer calls Done) and the update budget the
+// universes share.
 package actors
