@@ -51,11 +51,7 @@
 //
 // Concurrency: Engine's methods are safe for concurrent use. Everything else
 // is owned by one actor; messages carry copies or values that are never
-// modified after they are sent. An actor runs on one goroutine at a time,
-// not always the same: connection and output actors run on their sender's
-// (protoactor's synchronized dispatcher), and a universe runs a command
-// that finds it idle on the sender's, for a bounded run (universeMailbox).
-// Two exceptions are safe for concurrent use by design: an Update's
-// delivery count (each desk's writer calls Done) and the update budget the
-// universes share.
+// modified after they are sent. Two exceptions are safe for concurrent use
+// by design: an Update's delivery count (each desk's writer calls Done) and
+// the update budget the universes share.
 package actors

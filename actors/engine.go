@@ -320,11 +320,10 @@ func (e *Engine) startUniverse(u int, drvs []dmx.Driver, period time.Duration, b
 	return uu, nil
 }
 
-// universeProps are the props of universe actor uu: its own mailbox,
-// where quiet commands go first (see quietPriority) and a command that
-// finds the universe idle runs at once (see universeMailbox).
+// universeProps are the props of universe actor uu: a priority mailbox,
+// so that quiet commands go first (see quietPriority).
 func universeProps(uu *universeActor, opts ...actor.PropsOption) *actor.Props {
-	opts = append(opts, actor.WithMailbox(newUniverseMailbox))
+	opts = append(opts, actor.WithMailbox(actor.UnboundedPriorityMpsc()))
 	return actor.PropsFromProducer(func() actor.Actor { return uu }, opts...)
 }
 

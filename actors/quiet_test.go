@@ -43,19 +43,17 @@ func (r *recordingInvoker) InvokeUserMessage(m any) {
 // order within each lane is kept: the mailbox really reorders (a priority
 // mailbox whose messages have no GetPriority would not).
 func TestQuietCommandsOvertake(t *testing.T) {
-	mb := newUniverseMailbox()
+	mb := actor.UnboundedPriorityMpsc()()
 	inv, disp := &recordingInvoker{}, &heldDispatcher{}
 	mb.RegisterHandlers(inv, disp)
 	mb.Start()
 	cmd := func(id string, quiet bool) *apply {
 		return &apply{cmd: &Command{Kind: KindDMX, ID: ID(`"` + id + `"`)}, quiet: quiet}
 	}
-	// A tick first: the universe is busy (its run is held), so the
-	// commands queue instead of running on this goroutine.
-	mb.PostUserMessage(&tick{})
 	mb.PostUserMessage(cmd("f1", false))
 	mb.PostUserMessage(endBatchMsg)
 	mb.PostUserMessage(cmd("f2", false))
+	mb.PostUserMessage(&tick{})
 	mb.PostUserMessage(cmd("q1", true))
 	mb.PostUserMessage(endQuietBatchMsg)
 	mb.PostUserMessage(cmd("f3", false))
@@ -66,7 +64,7 @@ func TestQuietCommandsOvertake(t *testing.T) {
 	disp.run()
 	want := []string{
 		`apply "q1" quiet=true`, "endQuietBatch", `apply "q2" quiet=true`,
-		"*actors.tick", `apply "f1" quiet=false`, "endBatch", `apply "f2" quiet=false`, `apply "f3" quiet=false`,
+		`apply "f1" quiet=false`, "endBatch", `apply "f2" quiet=false`, "*actors.tick", `apply "f3" quiet=false`,
 	}
 	if !slices.Equal(inv.got, want) {
 		t.Errorf("handed over\n  %q\nwant\n  %q", inv.got, want)
@@ -108,7 +106,7 @@ func TestQuietCommandGoesFirst(t *testing.T) {
 		sys.Root.Send(upid, &apply{from: flooder, weight: 1,
 			cmd: &Command{Kind: KindDMX, Universe: 1, Changes: []dmx.Change{{Channel: 1, Level: level}}}})
 	}
-	go set(1) // runs the idle universe on its goroutine, held in onChange
+	set(1)
 	select {
 	case <-entered:
 	case <-time.After(waitTimeout):

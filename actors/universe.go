@@ -74,19 +74,19 @@ func (*endQuietBatch) IgnoreDeadLetterLogging() {}
 
 // quietPriority is the mailbox priority of a command from a connection
 // that had nothing else in flight, and of the batch end it asks for. A
-// universe's mailbox (universeMailbox) takes them first: such a command
-// overtakes whatever other connections have queued — up to a window of
-// commands from every flooding desk — is applied at once, and the frame
-// carrying it goes out before the universe turns to the rest. A desk that
-// waits for its commands to be applied before it sends more (a person at a
-// fader, a script awaiting acks) is always quiet; a flooding desk is quiet
-// for one command each time its window empties, so the lane stays short.
-// Order within one connection is kept: a quiet command is the only one of
-// its connection in the mailbox.
+// universe's mailbox is a priority mailbox (actor.UnboundedPriorityMpsc):
+// such a command overtakes whatever other connections have queued — up
+// to a window of commands from every flooding desk — is applied at once,
+// and the frame carrying it goes out before the universe turns to the
+// rest. A desk that waits for its commands to be applied before it sends
+// more (a person at a fader, a script awaiting acks) is always quiet; a
+// flooding desk is quiet for one command each time its window empties, so
+// the lane stays short. Order within one connection is kept: a quiet
+// command is the only one of its connection in the mailbox.
 const quietPriority = actor.DefaultPriority + 2
 
-// GetPriority makes the universe's mailbox take quiet commands first (see
-// quietPriority).
+// GetPriority makes the universe's priority mailbox take quiet commands
+// first (see quietPriority).
 func (m *apply) GetPriority() int8 {
 	if m.quiet {
 		return quietPriority
