@@ -99,9 +99,8 @@ func (c *conn) start() {
 // drawn anew for every ping in [3/4, 1] of the period. Desks that
 // connected together (every desk after a restart or a Wi-Fi drop) would
 // otherwise be pinged, and answer, in the same instant every period: with
-// 1,000 desks, 2,000 socket writes at once on two cores (in `just bench`'s
-// idle-desks phase, its p99 was 2.30 ms with pings off against 2.4–6.0 ms
-// with them).
+// 1,000 desks, 1,000 pings and 1,000 pongs at once on two cores, which
+// showed in `just bench`'s idle-desks phase (see README, Performance).
 func pingDelay(period time.Duration) time.Duration {
 	return period - rand.N(period/4+1)
 }
