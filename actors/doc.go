@@ -9,7 +9,8 @@
 //     applies commands in batches (everything waiting when the batch's
 //     first command arrived), hands one frame per batch and per fade step
 //     to its output actor, answers each connection once per batch and
-//     sends coalesced updates, at most one per period, to the connections
+//     sends coalesced updates, at most one per period and on its tick
+//     (a period after the frame, never with it), to the connections
 //     that watch it — and fewer while the previous update is still on its
 //     way to most of them or the engine's update budget is spent;
 //     it also owns the universe's show (looks, cue list, labels, master,

@@ -33,8 +33,8 @@ type (
 	// endQuietBatch closes the batch as soon as the quiet commands waiting
 	// are applied (see quietPriority).
 	endQuietBatch struct{}
-	// tick steps fades and sends an update held back by the update pace;
-	// the universe arms one a period ahead while it needs it.
+	// tick steps fades and sends the update of the changes since the
+	// last one; the universe arms one a period ahead while it needs it.
 	tick struct{}
 	// flush asks for a final frame now and is answered with flushed.
 	flush   struct{}
@@ -368,7 +368,8 @@ func (u *universeActor) changed(ctx actor.Context) {
 
 // endBatch publishes the batch's frame, then answers every connection of
 // the batch (an ack means the frame carrying the command is with the
-// output), then sends the update to every desk when the pace allows.
+// output). The update to every desk waits for the next tick, a period
+// later (see tick): the light goes first.
 func (u *universeActor) endBatch(ctx actor.Context) {
 	u.batching = false
 	u.publish(ctx)
@@ -388,13 +389,20 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 	}
 	clear(u.order)
 	u.order = u.order[:0]
-	u.sendUpdate(ctx)
 	u.sendShow(ctx)
 	u.armTick()
 }
 
-// tick steps fades (each step is a frame) and sends an update that the
-// pace held back.
+// tick steps fades (each step is a frame) and sends the update of what
+// changed since the last one, when the pace allows.
+//
+// Updates go out on ticks only, never at the end of the batch that made
+// them: a fan-out is a burst of socket writes to every desk (1,000 desks
+// take milliseconds of both cores), and started with the frame it would
+// compete for the CPUs with whatever carries that frame to the light. A
+// period later the frame is long out. Desks see a change within a period
+// (1/44 s at 44 Hz), as the protocol's update pace allows, and the command's
+// own ack is not delayed.
 func (u *universeActor) tick(ctx actor.Context) {
 	u.armed = false
 	if u.mixer.Fading() {

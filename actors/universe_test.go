@@ -501,6 +501,46 @@ func TestCreditComesBack(t *testing.T) {
 	}
 }
 
+// TestUpdateFollowsTheFrame: a command's frame and ack go out at once,
+// its update a period later, on the universe's tick, with every change made
+// meanwhile (see universeActor.tick). In a bubble, so the times are exact.
+func TestUpdateFollowsTheFrame(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		period := time.Second / MaxRate
+		b := newBubbleUniverse(t, MaxRate, dmx.LTP)
+		t0 := time.Now()
+		cmd := dmxCmd(1, chg(1, 10))
+		cmd.ID = ID(`"a"`)
+		b.send(cmd)
+		synctest.Wait()
+		f := <-b.frames
+		if !f.at.Equal(t0) || f.frame[0] != 10 {
+			t.Errorf("frame at %v with channel 1 at %d, want at once with 10", f.at.Sub(t0), f.frame[0])
+		}
+		s := b.next(t)
+		a, ok := s.msg.(*applied)
+		if !ok || !s.at.Equal(t0) || len(a.replies) != 1 {
+			t.Fatalf("first answer %T at %v, want the applied ack at once", s.msg, s.at.Sub(t0))
+		}
+		if ack, ok := a.replies[0].(*Ack); !ok || string(ack.ID) != `"a"` {
+			t.Errorf("reply %#v, want the ack of \"a\"", a.replies[0])
+		}
+		// Half a period later, another change: it rides the same update.
+		time.Sleep(period / 2)
+		b.send(dmxCmd(1, chg(2, 20)))
+		at, up := b.update(t)
+		if !at.Equal(t0.Add(period)) {
+			t.Errorf("update at %v, want at the tick, a period (%v) after the first command", at.Sub(t0), period)
+		}
+		l1, _ := levelOf(up, 1)
+		l2, _ := levelOf(up, 2)
+		if len(up.Changes) != 2 || l1 != 10 || l2 != 20 {
+			t.Errorf("update %v, want channels 1 at 10 and 2 at 20", up.Changes)
+		}
+		b.stop(t)
+	})
+}
+
 // TestUpdatesWaitForTheirFanout: the next update waits while the previous
 // one is still on its way to more desks than the pace allows (here 10
 // desks, none done), goes out within a period of enough desks being done
@@ -521,8 +561,8 @@ func TestUpdatesWaitForTheirFanout(t *testing.T) {
 		t0 := time.Now()
 		b.send(dmxCmd(1, chg(1, 10)))
 		at, first := b.update(t)
-		if !at.Equal(t0) {
-			t.Fatalf("first update at %v, want at once", at.Sub(t0))
+		if !at.Equal(t0.Add(period)) {
+			t.Fatalf("first update at %v, want at the next tick (%v)", at.Sub(t0), period)
 		}
 		// A change two periods later is held: 10 deliveries pending.
 		time.Sleep(2 * period)
