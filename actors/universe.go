@@ -155,8 +155,9 @@ type universeActor struct {
 	showPace  *rate.Limiter             // paces show broadcasts to one of each a period
 }
 
-// updateBurst lets two updates go out back to back after a quiet period,
-// so that the jitter of ticks never delays one by a whole period.
+// updateBurst lets an update go out on a tick that comes a little early
+// after the previous one, so that the jitter of ticks never delays one by
+// a whole period.
 const updateBurst = 2
 
 // outLink is one output of a universe: its actor and the pool its frame
@@ -398,11 +399,11 @@ func (u *universeActor) endBatch(ctx actor.Context) {
 //
 // Updates go out on ticks only, never at the end of the batch that made
 // them: a fan-out is a burst of socket writes to every desk (1,000 desks
-// take milliseconds of both cores), and started with the frame it would
-// compete for the CPUs with whatever carries that frame to the light. A
-// period later the frame is long out. Desks see a change within a period
-// (1/44 s at 44 Hz), as the protocol's update pace allows, and the command's
-// own ack is not delayed.
+// take milliseconds of CPU, and their readers as much), and started with
+// the frame it would compete for the CPUs with whatever carries that frame
+// to the light. A period later the frame is long out. Desks see a change
+// a period later (1/44 s at 44 Hz) unless the pace holds the update back,
+// as the protocol allows; the command's own ack is not delayed.
 func (u *universeActor) tick(ctx actor.Context) {
 	u.armed = false
 	if u.mixer.Fading() {
